@@ -1,0 +1,71 @@
+/**
+ * `llama4 chat [model]`: an interactive conversation. The KV cache outlives each turn: the next
+ * turn's prompt starts with everything already evaluated, so only the new message is computed.
+ */
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { generate } from '../generate/generator.js';
+import { Session } from '../model/session.js';
+import { encodeChat, type ChatMessage } from '../tokenizer/chat.js';
+import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags } from './common.js';
+
+interface Flags extends SamplingFlags {
+  system?: string; maxTokens?: number; ctxSize?: number; ignoreEos?: boolean; stop: string[]; backend?: string; verbose?: boolean;
+}
+
+const HELP = 'commands: /clear (forget the conversation), /exit (quit); Ctrl-C stops a reply, Ctrl-D quits';
+
+export function registerChat(program: Command): void {
+  addSamplingOptions(program.command('chat'))
+    .description('chat interactively; the conversation stays in the KV cache between turns')
+    .argument('[model]', 'HF folder or .gguf file (default: the built-in tiny model, random weights)')
+    .option('--system <text>', 'a system message')
+    .option('--ctx-size <n>', 'context size in tokens', int('--ctx-size', 1), 4096)
+    .option('--backend <name>', 'compute backend: ref', 'ref')
+    .option('--verbose', 'after each reply, print tokens reused from the cache and evaluated')
+    .action(action(async (modelPath: string | undefined, o: Flags) => {
+      const m = await openModel(modelPath, o.backend);
+      const session = new Session(m.model, Math.min(o.ctxSize ?? 4096, m.config.maxContext));
+      const start: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
+      let messages = [...start];
+      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+      let controller: AbortController | null = null;
+      rl.on('SIGINT', () => { if (controller) controller.abort(); else rl.close(); });
+      if (process.stdin.isTTY) process.stdout.write(`${HELP}\n`);
+      for (;;) {
+        let line: string;
+        try { line = await rl.question('> '); } catch { break; } // closed (Ctrl-D / end of input)
+        const text = line.trim();
+        if (text === '') continue;
+        if (text === '/exit' || text === '/quit') break;
+        if (text === '/clear') { messages = [...start]; session.cache.clear(); continue; }
+        if (text === '/help') { process.stdout.write(`${HELP}\n`); continue; }
+        messages.push({ role: 'user', content: text });
+        const ids = encodeChat(m.tokenizer, m.chat, messages);
+        controller = new AbortController();
+        const it = generate(session, m.tokenizer, ids, {
+          maxTokens: o.maxTokens ?? Math.max(1, session.nCtx - ids.length),
+          ignoreEos: o.ignoreEos, stop: o.stop, stopIds: m.tokenizer.stopIds,
+          sampling: samplingFromFlags(o, m.samplingDefaults), signal: controller.signal,
+        });
+        try {
+          for (let r = await it.next(); ; r = await it.next()) {
+            if (r.done) {
+              process.stdout.write(`${r.value.tail}\n`);
+              messages.push({ role: 'assistant', content: r.value.text });
+              if (o.verbose) process.stderr.write(`[${r.value.reusedTokens} prompt tokens reused from the cache, ${ids.length - r.value.reusedTokens} evaluated, ${r.value.ids.length} generated, ${r.value.finishReason}]\n`);
+              break;
+            }
+            process.stdout.write(r.value.text);
+          }
+        } catch (err) {
+          messages.pop(); // the turn failed (e.g. context full): drop it and keep chatting
+          process.stdout.write('\n');
+          process.stderr.write(`llama4: ${(err as Error).message}\n`);
+        } finally {
+          controller = null;
+        }
+      }
+      rl.close();
+    }));
+}

@@ -1,0 +1,44 @@
+/** `llama4 generate <model> (--prompt|--ids|--ids-file) --max-tokens N [--json]`: raw completion. */
+import type { Command } from 'commander';
+import { Llama4Error } from '../errors.js';
+import { generate } from '../generate/generator.js';
+import { Session } from '../model/session.js';
+import { action, addSamplingOptions, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags } from './common.js';
+
+interface Flags extends SamplingFlags {
+  prompt?: string; ids?: number[]; idsFile?: string; maxTokens?: number; json?: boolean;
+  ignoreEos?: boolean; stop: string[]; ctxSize?: number; backend?: string;
+}
+
+export function registerGenerate(program: Command): void {
+  addSamplingOptions(program.command('generate'))
+    .description('complete a raw prompt (no chat template); greedy unless --temperature is given')
+    .argument('[model]', 'HF folder or .gguf file (default: the built-in tiny model)')
+    .option('--prompt <text>', 'prompt text (tokenized with BOS, special tokens parsed)')
+    .option('--ids <ids>', 'prompt token ids, comma-separated, used as they are', parseIdList('--ids'))
+    .option('--ids-file <file>', 'JSON file with the prompt token ids')
+    .option('--ctx-size <n>', 'context size (default: prompt + max tokens)')
+    .option('--backend <name>', 'compute backend: ref', 'ref')
+    .option('--json', 'print {"ids":[…],"text":"…"} instead of the text')
+    .action(action(async (modelPath: string | undefined, o: Flags) => {
+      const given = [o.prompt, o.ids, o.idsFile].filter((x) => x !== undefined).length;
+      if (given !== 1) throw new Llama4Error('give exactly one of --prompt, --ids, --ids-file');
+      const m = await openModel(modelPath, o.backend);
+      const promptIds = o.prompt !== undefined ? m.tokenizer.encode(o.prompt) : o.ids ?? readIdsFile(o.idsFile!);
+      const maxTokens = o.maxTokens ?? 32;
+      const nCtx = o.ctxSize !== undefined ? Number(o.ctxSize) : promptIds.length + maxTokens;
+      const session = new Session(m.model, nCtx);
+      const it = generate(session, m.tokenizer, promptIds, {
+        maxTokens, ignoreEos: o.ignoreEos, stop: o.stop, stopIds: m.tokenizer.eogIds,
+        sampling: samplingFromFlags(o, { temperature: 0 }),
+      });
+      for (let r = await it.next(); ; r = await it.next()) {
+        if (r.done) {
+          if (o.json) process.stdout.write(`${JSON.stringify({ ids: r.value.ids, text: r.value.text, finish_reason: r.value.finishReason })}\n`);
+          else process.stdout.write(`${r.value.tail}\n`);
+          break;
+        }
+        if (!o.json) process.stdout.write(r.value.text);
+      }
+    }));
+}

@@ -1,0 +1,104 @@
+/**
+ * Model sources → a ready model: weights, normalized config, tokenizer and chat format. A source
+ * is a Hugging Face folder (config.json + safetensors) or a GGUF file. The model never learns
+ * which one it came from.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from './backend/backend.js';
+import { RefBackend } from './backend/ref/ref-backend.js';
+import { modelConfigFromGguf } from './config/gguf-config.js';
+import { modelConfigFromHf } from './config/hf-config.js';
+import type { ModelConfig } from './config/model-config.js';
+import { Llama4Error } from './errors.js';
+import { readGguf } from './io/gguf.js';
+import { readSafetensorsFolder } from './io/safetensors.js';
+import type { TensorSource } from './io/tensor.js';
+import { LlamaModel } from './model/llama.js';
+import { loadLlamaWeights, type WeightOrigin } from './model/weights.js';
+import { chatFormatterFor, type ChatFormatter } from './tokenizer/chat.js';
+import { ggufChatTemplate, tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
+import { loadHfChatTemplate, loadHfTokenizer } from './tokenizer/hf-tokenizer.js';
+import type { TextTokenizer } from './tokenizer/tokenizer.js';
+import type { SamplingOptions } from './generate/sampler.js';
+
+export interface LoadOptions {
+  /** Compute backend; the plain-TypeScript reference backend by default. */
+  backend?: Backend;
+}
+
+export interface LoadedModel {
+  readonly path: string;
+  readonly format: WeightOrigin;
+  readonly config: ModelConfig;
+  readonly model: LlamaModel;
+  readonly tokenizer: TextTokenizer;
+  readonly chat: ChatFormatter;
+  /** Sampling defaults the checkpoint recommends (generation_config.json / general.sampling.*). */
+  readonly samplingDefaults: SamplingOptions;
+}
+
+/**
+ * Loads a model from a Hugging Face folder or a `.gguf` file.
+ *
+ * @example
+ * const m = await loadModel('fixtures/llama4-tiny-moe');
+ * const logits = m.model.forward(m.model.newCache(256), m.tokenizer.encode('Hello'), { logits: 'all' });
+ */
+export async function loadModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const backend = options.backend ?? new RefBackend();
+  if (!existsSync(path)) throw new Llama4Error('no such file or folder', { source: path });
+  if (statSync(path).isDirectory()) return loadHfFolder(path, backend);
+  return loadGgufFile(path, backend);
+}
+
+function loadGgufFile(path: string, backend: Backend): LoadedModel {
+  const gguf = readGguf(path);
+  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors, path);
+  const tokenizer = tokenizerFromGguf(gguf.metadata, path);
+  checkVocab(config, tokenizer, path);
+  const chat = chatFormatterFor(tokenizer, ggufChatTemplate(gguf.metadata), `${path} (tokenizer.chat_template)`);
+  const model = new LlamaModel(config, loadLlamaWeights(gguf, 'gguf', config, backend), backend);
+  const samplingDefaults: SamplingOptions = {};
+  const temp = gguf.metadata.get('general.sampling.temp');
+  const topP = gguf.metadata.get('general.sampling.top_p');
+  // Stored as float32: 0.6 reads back as 0.6000000238…; keep the value the author wrote.
+  if (typeof temp === 'number') samplingDefaults.temperature = Number(temp.toPrecision(7));
+  if (typeof topP === 'number') samplingDefaults.topP = Number(topP.toPrecision(7));
+  return { path, format: 'gguf', config, model, tokenizer, chat, samplingDefaults };
+}
+
+async function loadHfFolder(folder: string, backend: Backend): Promise<LoadedModel> {
+  const configPath = join(folder, 'config.json');
+  const config = modelConfigFromHf(readJson(configPath), configPath);
+  const tokenizer = await loadHfTokenizer(folder);
+  checkVocab(config, tokenizer, folder);
+  const chat = chatFormatterFor(tokenizer, await loadHfChatTemplate(folder), join(folder, 'tokenizer_config.json'));
+  const tensors: TensorSource = readSafetensorsFolder(folder);
+  const model = new LlamaModel(config, loadLlamaWeights(tensors, 'hf', config, backend), backend);
+  const samplingDefaults: SamplingOptions = {};
+  const genPath = join(folder, 'generation_config.json');
+  if (existsSync(genPath)) {
+    const gen = readJson(genPath) as Record<string, unknown>;
+    if (typeof gen.temperature === 'number') samplingDefaults.temperature = gen.temperature;
+    if (typeof gen.top_p === 'number') samplingDefaults.topP = gen.top_p;
+    if (typeof gen.top_k === 'number') samplingDefaults.topK = gen.top_k;
+  }
+  return { path: folder, format: 'hf', config, model, tokenizer, chat, samplingDefaults };
+}
+
+/** The tokenizer must not produce ids the embedding table lacks. */
+function checkVocab(config: ModelConfig, tokenizer: TextTokenizer, source: string): void {
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new Llama4Error(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${config.vocabSize}`, { source });
+  }
+}
+
+function readJson(path: string): unknown {
+  if (!existsSync(path)) throw new Llama4Error('file not found', { source: path });
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Llama4Error(`invalid JSON: ${(err as Error).message}`, { source: path, cause: err });
+  }
+}
