@@ -1,7 +1,8 @@
 /**
  * The tensor element formats llama4.ts understands: block layouts, dequantization (the reference
- * backend's hot path) and quantization (for the GGUF writer and quantize-at-load). Everything is
- * bit-compatible with ggml; the implementation lives in the small modules re-exported here.
+ * backend's hot path) and quantization (for the GGUF writer and quantize-at-load), in ggml's block
+ * layouts. Dequantization is bit-exact with ggml; the implementation lives in the small modules
+ * re-exported here.
  */
 import { Llama4Error } from '../errors.js';
 import type { DType } from '../io/tensor.js';
@@ -17,8 +18,10 @@ export { BF16_TO_F32, F16_TO_F32, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } fro
 /**
  * Encodes `n` floats from `src[srcOffset ..]` as `dtype` into `dst` at `dstByteOffset` (which
  * receives rowBytes(dtype, n) bytes). Uses ggml's reference quantizers (quantize_row_*_ref, i.e.
- * what llama-quantize does without an importance matrix), reproduced bit for bit; F16/BF16 round
- * to nearest even.
+ * what llama-quantize does without an importance matrix), computed in float32 like the C code;
+ * F16/BF16 round to nearest even. Verified byte-identical to llama.cpp on the fixtures for F16,
+ * BF16, Q8_0, Q4_0, Q5_0 and Q6_K (Q4_1/Q5_1 have no fixture); Q4_K differs from the fixtures'
+ * llama.cpp build in candidate choice only (see quantize-k.ts).
  * @throws Llama4Error when `n` is not a multiple of the block size or a range is out of bounds.
  */
 export function quantizeRow(

@@ -6,11 +6,11 @@ import { Llama4Error } from '../../src/errors.js';
 import {
   ggufArray, ggufBoolean, ggufInteger, ggufNumber, ggufNumberArray, ggufOptBoolean, ggufOptInteger,
   ggufOptNumber, ggufOptString, ggufOptStringArray, ggufString, ggufStringArray, readGguf, readGgufHeader,
-  type GgufValue,
+  type GgufFile, type GgufValue,
 } from '../../src/io/gguf.js';
 import { ggufMetadataEntries, inferGgufType, writeGguf, type GgufMetadataEntry } from '../../src/io/gguf-writer.js';
 import type { DType } from '../../src/io/tensor.js';
-import { quantizeMatrix, rowBytes } from '../../src/quant/formats.js';
+import { dequantizeAll, quantizeMatrix, rowBytes } from '../../src/quant/formats.js';
 import { gaussian, rng } from '../quant/util.js';
 import { FIXTURES, assertLlama4Error, fixtureModels, rawGguf, tempDir, type RawTensor } from './helpers.js';
 
@@ -105,6 +105,61 @@ describe('reading the fixture GGUF files', () => {
     assert.deepEqual(g.metadataTypes.get('tokenizer.ggml.token_type'), { array: 'int32' });
     assert.equal(ggufNumber(g, 'llama4.rope.freq_base'), 500000);
     assert.equal(ggufNumber(g, 'llama4.attention.layer_norm_rms_epsilon'), Math.fround(1e-5));
+  });
+});
+
+
+/** Every non-f32 fixture GGUF next to the f32 GGUF it was made from. */
+function fixturePairs(): { file: string; quant: GgufFile; f32: GgufFile }[] {
+  return fixtureModels().flatMap((model) => {
+    const dir = path.join(FIXTURES, model);
+    const f32 = readGguf(path.join(dir, `${model}-f32.gguf`));
+    return fs.readdirSync(dir).filter((f) => f.endsWith('.gguf') && !f.endsWith('-f32.gguf')).sort()
+      .map((file) => ({ file, quant: readGguf(path.join(dir, file)), f32 }));
+  });
+}
+
+function f32Values(f32: GgufFile, name: string): Float32Array {
+  const t = f32.tensors.get(name);
+  assert.ok(t !== undefined && t.dtype === 'F32', `f32 GGUF lacks F32 tensor ${name}`);
+  return new Float32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length / 4);
+}
+
+describe('dequantized fixture weights agree with the f32 GGUF', () => {
+  // Worst |w − w_f32| relative to the largest |w_f32| of the block (per-block error bound).
+  const BOUND: Partial<Record<DType, number>> = {
+    F32: 0, F16: 2 ** -11, BF16: 2 ** -8, Q8_0: 0.5 / 127 + 2 ** -10, Q6_K: 0.02,
+    Q5_0: 1 / 16 + 2 ** -9, Q4_0: 1 / 8 + 2 ** -9, Q4_K: 0.1,
+  };
+  for (const { file, quant, f32 } of fixturePairs()) {
+    it(file, () => {
+      for (const t of quant.tensors.values()) {
+        const bound = BOUND[t.dtype];
+        assert.ok(bound !== undefined, `${t.name}: unexpected type ${t.dtype}`);
+        const x = f32Values(f32, t.name);
+        const cols = t.shape[t.shape.length - 1];
+        const y = dequantizeAll(t.dtype, t.bytes, cols);
+        assert.equal(y.length, x.length, t.name);
+        const group = t.dtype.startsWith('Q') ? (t.dtype.endsWith('K') ? 256 : 32) : cols;
+        for (let b = 0; b < x.length; b += group) {
+          let amax = 0;
+          let err = 0;
+          for (let i = b; i < b + group; i++) {
+            amax = Math.max(amax, Math.abs(x[i]));
+            err = Math.max(err, Math.abs(x[i] - y[i]));
+          }
+          assert.ok(err <= bound * amax, `${file} ${t.name} block at ${b}: error ${err} > ${bound} × ${amax}`);
+        }
+      }
+    });
+  }
+
+  it('the bf16 GGUF of a bf16 model equals its f32 GGUF exactly', () => {
+    const pair = fixturePairs().find((p) => p.file === 'llama4-tiny-moe-bf16.gguf');
+    assert.ok(pair);
+    for (const t of pair.quant.tensors.values()) {
+      assert.deepEqual(dequantizeAll(t.dtype, t.bytes, t.shape[t.shape.length - 1]), f32Values(pair.f32, t.name), t.name);
+    }
   });
 });
 
