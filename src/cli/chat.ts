@@ -7,10 +7,10 @@ import type { Command } from 'commander';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
 import { encodeChat, type ChatMessage } from '../tokenizer/chat.js';
-import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags } from './common.js';
+import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, THREADS_OPTION } from './common.js';
 
 interface Flags extends SamplingFlags {
-  system?: string; maxTokens?: number; ctxSize?: number; ignoreEos?: boolean; stop: string[]; backend?: string; verbose?: boolean;
+  system?: string; maxTokens?: number; ctxSize?: number; ignoreEos?: boolean; stop: string[]; backend?: string; threads?: number; verbose?: boolean;
 }
 
 const HELP = 'commands: /clear (forget the conversation), /exit (quit); Ctrl-C stops a reply, Ctrl-D quits';
@@ -21,10 +21,10 @@ export function registerChat(program: Command): void {
     .argument('[model]', 'HF folder or .gguf file (default: the built-in tiny model, random weights)')
     .option('--system <text>', 'a system message')
     .option('--ctx-size <n>', 'context size in tokens', int('--ctx-size', 1), 4096)
-    .option('--backend <name>', 'compute backend: ref', 'ref')
     .option('--verbose', 'after each reply, print tokens reused from the cache and evaluated')
+    .addOption(BACKEND_OPTION).addOption(THREADS_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
-      const m = await openModel(modelPath, o.backend);
+      const m = await openModel(modelPath, o.backend, o.threads);
       const session = new Session(m.model, Math.min(o.ctxSize ?? 4096, m.config.maxContext));
       const start: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
       let messages = [...start];
@@ -32,10 +32,17 @@ export function registerChat(program: Command): void {
       let controller: AbortController | null = null;
       rl.on('SIGINT', () => { if (controller) controller.abort(); else rl.close(); });
       if (process.stdin.isTTY) process.stdout.write(`${HELP}\n`);
+      // Lines are read through the async iterator, which queues them: with `rl.question`, lines
+      // that arrive while a reply is being generated (piped input, typing ahead) were lost.
+      const lines = rl[Symbol.asyncIterator]();
+      let closed = false;
+      rl.on('close', () => { closed = true; });
+      rl.setPrompt('> ');
       for (;;) {
-        let line: string;
-        try { line = await rl.question('> '); } catch { break; } // closed (Ctrl-D / end of input)
-        const text = line.trim();
+        if (closed) process.stdout.write('> '); else rl.prompt();
+        const next = await lines.next();
+        if (next.done) break; // closed (Ctrl-D / end of input)
+        const text = (next.value as string).trim();
         if (text === '') continue;
         if (text === '/exit' || text === '/quit') break;
         if (text === '/clear') { messages = [...start]; session.cache.clear(); continue; }

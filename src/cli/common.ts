@@ -4,17 +4,31 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { Llama4Error } from '../errors.js';
 import { loadModel, type LoadedModel } from '../load.js';
 import type { SamplingOptions } from '../generate/sampler.js';
+import type { Backend } from '../backend/backend.js';
+import { RefBackend } from '../backend/ref/ref-backend.js';
+import { WasmBackend } from '../backend/wasm/wasm-backend.js';
 
 /** The built-in default model: the tiny Llama 4 fixture shipped in the repository (random weights). */
 export const DEFAULT_MODEL = resolve(import.meta.dirname, '../../../fixtures/llama4-tiny-moe');
 
-export async function openModel(path: string | undefined, backend?: string): Promise<LoadedModel> {
-  if (backend !== undefined && backend !== 'ref') throw new Llama4Error(`unknown backend '${backend}' (available: ref)`);
-  return loadModel(path ?? DEFAULT_MODEL);
+/** `--backend`: wasm (SIMD kernels, threads) or ref (plain TypeScript, the reference). */
+export const BACKEND_OPTION = new Option('--backend <name>', 'compute backend').choices(['wasm', 'ref']).default('wasm');
+/** `--threads`: kernel threads for the wasm backend (default: every core). */
+export const THREADS_OPTION = new Option('--threads <n>', 'threads for the wasm backend (default: all cores)').argParser(int('--threads', 1));
+
+/** The compute backend a command asked for (`--backend`, `--threads`). */
+export async function makeBackend(name = 'wasm', threads?: number): Promise<Backend> {
+  if (name === 'ref') return new RefBackend();
+  if (name === 'wasm') return WasmBackend.create({ threads });
+  throw new Llama4Error(`unknown backend '${name}' (available: wasm, ref)`);
+}
+
+export async function openModel(path: string | undefined, backend?: string, threads?: number): Promise<LoadedModel> {
+  return loadModel(path ?? DEFAULT_MODEL, { backend: await makeBackend(backend, threads) });
 }
 
 /** Runs a command body; a Llama4Error (or any failure) becomes one line on stderr and exit 1. */

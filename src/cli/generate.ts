@@ -3,11 +3,11 @@ import type { Command } from 'commander';
 import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
-import { action, addSamplingOptions, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags } from './common.js';
+import { action, addSamplingOptions, int, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, THREADS_OPTION } from './common.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; ids?: number[]; idsFile?: string; maxTokens?: number; json?: boolean;
-  ignoreEos?: boolean; stop: string[]; ctxSize?: number; backend?: string;
+  ignoreEos?: boolean; stop: string[]; ctxSize?: number; backend?: string; threads?: number;
 }
 
 export function registerGenerate(program: Command): void {
@@ -17,13 +17,13 @@ export function registerGenerate(program: Command): void {
     .option('--prompt <text>', 'prompt text (tokenized with BOS, special tokens parsed)')
     .option('--ids <ids>', 'prompt token ids, comma-separated, used as they are', parseIdList('--ids'))
     .option('--ids-file <file>', 'JSON file with the prompt token ids')
-    .option('--ctx-size <n>', 'context size (default: prompt + max tokens)')
-    .option('--backend <name>', 'compute backend: ref', 'ref')
+    .option('--ctx-size <n>', 'context size (default: prompt + max tokens)', int('--ctx-size', 1))
     .option('--json', 'print {"ids":[…],"text":"…"} instead of the text')
+    .addOption(BACKEND_OPTION).addOption(THREADS_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const given = [o.prompt, o.ids, o.idsFile].filter((x) => x !== undefined).length;
       if (given !== 1) throw new Llama4Error('give exactly one of --prompt, --ids, --ids-file');
-      const m = await openModel(modelPath, o.backend);
+      const m = await openModel(modelPath, o.backend, o.threads);
       const promptIds = o.prompt !== undefined ? m.tokenizer.encode(o.prompt) : o.ids ?? readIdsFile(o.idsFile!);
       const maxTokens = o.maxTokens ?? 32;
       const nCtx = o.ctxSize !== undefined ? Number(o.ctxSize) : promptIds.length + maxTokens;

@@ -4,11 +4,11 @@ import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
 import { encodeChat, type ChatMessage } from '../tokenizer/chat.js';
-import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags } from './common.js';
+import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, THREADS_OPTION } from './common.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; system?: string; raw?: boolean; maxTokens?: number; ctxSize?: number;
-  ignoreEos?: boolean; stop: string[]; backend?: string;
+  ignoreEos?: boolean; stop: string[]; backend?: string; threads?: number;
 }
 
 async function readStdin(): Promise<string> {
@@ -25,11 +25,11 @@ export function registerRun(program: Command): void {
     .option('--system <text>', 'a system message')
     .option('--raw', 'complete the prompt as raw text instead of a chat turn')
     .option('--ctx-size <n>', 'context size in tokens', int('--ctx-size', 1))
-    .option('--backend <name>', 'compute backend: ref', 'ref')
+    .addOption(BACKEND_OPTION).addOption(THREADS_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const prompt = o.prompt ?? (process.stdin.isTTY ? undefined : await readStdin());
       if (prompt === undefined || prompt.length === 0) throw new Llama4Error('give a prompt with --prompt (or on stdin)');
-      const m = await openModel(modelPath, o.backend);
+      const m = await openModel(modelPath, o.backend, o.threads);
       const messages: ChatMessage[] = [];
       if (o.system) messages.push({ role: 'system', content: o.system });
       messages.push({ role: 'user', content: prompt });

@@ -60,6 +60,17 @@ export class LlamaModel {
     }
     const wanted = resolveWanted(options.logits ?? 'last', tokens.length);
     const out = new Float32Array(wanted.length * V);
+    this.backend.beginPass?.();
+    try {
+      this.runAll(cache, tokens, wanted, out);
+    } finally {
+      this.backend.endPass?.();
+    }
+    return out;
+  }
+
+  private runAll(cache: KvCache, tokens: readonly number[], wanted: readonly number[], out: Float32Array): void {
+    const V = this.config.vocabSize;
     let done = 0;
     while (done < tokens.length) {
       const p0 = cache.nPast;
@@ -72,7 +83,6 @@ export class LlamaModel {
       outRows.forEach((j, r) => out.set(logits.subarray(r * V, (r + 1) * V), j * V));
       done += n;
     }
-    return out;
   }
 
   /** One run of T tokens that stays inside one attention chunk. */

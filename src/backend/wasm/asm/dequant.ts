@@ -1,0 +1,231 @@
+// Block dequantizers: one ggml block (or super-block) → f32, written to `dst`.
+// Layouts follow ggml (little-endian); see src/quant/ for the TypeScript versions they are
+// tested against. Type codes match src/backend/wasm/dtype-codes.ts.
+
+export const T_F32: i32 = 0;
+export const T_F16: i32 = 1;
+export const T_BF16: i32 = 2;
+export const T_Q8_0: i32 = 3;
+export const T_Q4_0: i32 = 4;
+export const T_Q4_1: i32 = 5;
+export const T_Q5_0: i32 = 6;
+export const T_Q5_1: i32 = 7;
+export const T_Q4_K: i32 = 8;
+export const T_Q5_K: i32 = 9;
+export const T_Q6_K: i32 = 10;
+
+// f16 → f32 without a table: shift exponent+mantissa into place and rescale by 2^112, which
+// also turns f16 subnormals into the right f32 values (wasm never flushes denormals).
+@inline export function f16(h: u32): f32 {
+  const em = (h & 0x7fff) << 13;
+  let f = reinterpret<f32>(em) * reinterpret<f32>(0x77800000);
+  if ((h & 0x7c00) == 0x7c00) f = reinterpret<f32>(em | 0x7f800000); // inf / nan
+  return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16));
+}
+
+/** 8 f16 values (i16x8 lanes) → two f32x4 halves written to dst and dst+16. */
+@inline function f16x8(src: usize, dst: usize): void {
+  const h = v128.load(src);
+  const lo = i32x4.extend_low_i16x8_u(h);
+  const hi = i32x4.extend_high_i16x8_u(h);
+  v128.store(dst, f16x4(lo));
+  v128.store(dst + 16, f16x4(hi));
+}
+@inline function f16x4(h: v128): v128 {
+  const em = v128.shl<i32>(v128.and(h, i32x4.splat(0x7fff)), 13);
+  let f = f32x4.mul(em, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const isInf = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
+  f = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), f, isInf);
+  return v128.or(f, v128.shl<i32>(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** Elements per block of each type. */
+export function blockElems(t: i32): i32 {
+  if (t <= T_BF16) return 1;
+  if (t >= T_Q4_K) return 256;
+  return 32;
+}
+/** Bytes per block of each type. */
+export function blockBytes(t: i32): i32 {
+  switch (t) {
+    case T_F32: return 4;
+    case T_F16: return 2;
+    case T_BF16: return 2;
+    case T_Q8_0: return 34;
+    case T_Q4_0: return 18;
+    case T_Q4_1: return 20;
+    case T_Q5_0: return 22;
+    case T_Q5_1: return 24;
+    case T_Q4_K: return 144;
+    case T_Q5_K: return 176;
+    case T_Q6_K: return 210;
+  }
+  return 0;
+}
+
+// Widen 16 signed bytes to four f32x4 vectors, scale by d, store 16 floats.
+@inline function storeI8x16(q: v128, d: v128, dst: usize): void {
+  const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), d));
+  v128.store(dst + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d));
+  v128.store(dst + 32, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d));
+  v128.store(dst + 48, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d));
+}
+// Same with an added offset m: q·d + m.
+@inline function storeI8x16Affine(q: v128, d: v128, m: v128, dst: usize): void {
+  const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
+  v128.store(dst, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), d), m));
+  v128.store(dst + 16, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d), m));
+  v128.store(dst + 32, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d), m));
+  v128.store(dst + 48, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), m));
+}
+
+/** Dequantizes n elements (whole blocks) of type t from src into f32 at dst. */
+export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
+  switch (t) {
+    case T_F32: memory.copy(dst, src, <usize>n << 2); return;
+    case T_F16: {
+      let i = 0;
+      for (; i + 8 <= n; i += 8) f16x8(src + (<usize>i << 1), dst + (<usize>i << 2));
+      for (; i < n; i++) store<f32>(dst + (<usize>i << 2), f16(load<u16>(src + (<usize>i << 1))));
+      return;
+    }
+    case T_BF16: {
+      let i = 0;
+      for (; i + 8 <= n; i += 8) {
+        const h = v128.load(src + (<usize>i << 1));
+        v128.store(dst + (<usize>i << 2), v128.shl<i32>(i32x4.extend_low_i16x8_u(h), 16));
+        v128.store(dst + (<usize>i << 2) + 16, v128.shl<i32>(i32x4.extend_high_i16x8_u(h), 16));
+      }
+      for (; i < n; i++) store<u32>(dst + (<usize>i << 2), (<u32>load<u16>(src + (<usize>i << 1))) << 16);
+      return;
+    }
+    case T_Q8_0: {
+      for (let b = 0; b < n / 32; b++) {
+        const p = src + <usize>b * 34, o = dst + <usize>b * 128;
+        const d = f32x4.splat(f16(load<u16>(p)));
+        storeI8x16(v128.load(p + 2), d, o);
+        storeI8x16(v128.load(p + 18), d, o + 64);
+      }
+      return;
+    }
+    case T_Q4_0: {
+      const lowMask = i8x16.splat(0x0f), eight = i8x16.splat(8);
+      for (let b = 0; b < n / 32; b++) {
+        const p = src + <usize>b * 18, o = dst + <usize>b * 128;
+        const d = f32x4.splat(f16(load<u16>(p)));
+        const q = v128.load(p + 2);
+        storeI8x16(i8x16.sub(v128.and(q, lowMask), eight), d, o);
+        storeI8x16(i8x16.sub(i8x16.shr_u(q, 4), eight), d, o + 64);
+      }
+      return;
+    }
+    case T_Q4_1: {
+      const lowMask = i8x16.splat(0x0f);
+      for (let b = 0; b < n / 32; b++) {
+        const p = src + <usize>b * 20, o = dst + <usize>b * 128;
+        const d = f32x4.splat(f16(load<u16>(p))), m = f32x4.splat(f16(load<u16>(p + 2)));
+        const q = v128.load(p + 4);
+        storeI8x16Affine(v128.and(q, lowMask), d, m, o);
+        storeI8x16Affine(i8x16.shr_u(q, 4), d, m, o + 64);
+      }
+      return;
+    }
+    case T_Q5_0:
+    case T_Q5_1: {
+      const affine = t == T_Q5_1;
+      const bb: usize = affine ? 24 : 22;
+      for (let b = 0; b < n / 32; b++) {
+        const p = src + <usize>b * bb, o = dst + <usize>b * 128;
+        const d = f16(load<u16>(p));
+        const m: f32 = affine ? f16(load<u16>(p + 2)) : 0;
+        const qhp = p + (affine ? 4 : 2);
+        const qh = load<u32>(qhp);
+        const qs = qhp + 4;
+        for (let j = 0; j < 16; j++) {
+          const byte = <u32>load<u8>(qs + j);
+          const h0 = ((qh >> <u32>j) << 4) & 0x10;
+          const h1 = (qh >> (<u32>j + 12)) & 0x10;
+          const x0 = <i32>((byte & 0x0f) | h0) - (affine ? 0 : 16);
+          const x1 = <i32>((byte >> 4) | h1) - (affine ? 0 : 16);
+          store<f32>(o + (<usize>j << 2), <f32>x0 * d + m);
+          store<f32>(o + (<usize>(j + 16) << 2), <f32>x1 * d + m);
+        }
+      }
+      return;
+    }
+    case T_Q4_K: {
+      for (let b = 0; b < n / 256; b++) {
+        const p = src + <usize>b * 144;
+        const d = f16(load<u16>(p)), dmin = f16(load<u16>(p + 2));
+        const sc = p + 4;
+        let q = p + 16;
+        let o = dst + <usize>b * 1024;
+        for (let is = 0; is < 8; is += 2) {
+          const d1 = d * <f32>scaleK4(sc, is), m1 = dmin * <f32>minK4(sc, is);
+          const d2 = d * <f32>scaleK4(sc, is + 1), m2 = dmin * <f32>minK4(sc, is + 1);
+          for (let l = 0; l < 32; l++) {
+            const byte = load<u8>(q + l);
+            store<f32>(o + (<usize>l << 2), d1 * <f32>(byte & 0xf) - m1);
+            store<f32>(o + 128 + (<usize>l << 2), d2 * <f32>(byte >> 4) - m2);
+          }
+          q += 32; o += 256;
+        }
+      }
+      return;
+    }
+    case T_Q5_K: {
+      for (let b = 0; b < n / 256; b++) {
+        const p = src + <usize>b * 176;
+        const d = f16(load<u16>(p)), dmin = f16(load<u16>(p + 2));
+        const sc = p + 4, qh = p + 16;
+        let ql = p + 48;
+        let o = dst + <usize>b * 1024;
+        let u1: u32 = 1, u2: u32 = 2;
+        for (let is = 0; is < 8; is += 2) {
+          const d1 = d * <f32>scaleK4(sc, is), m1 = dmin * <f32>minK4(sc, is);
+          const d2 = d * <f32>scaleK4(sc, is + 1), m2 = dmin * <f32>minK4(sc, is + 1);
+          for (let l = 0; l < 32; l++) {
+            const byte = <u32>load<u8>(ql + l), h = <u32>load<u8>(qh + l);
+            store<f32>(o + (<usize>l << 2), d1 * <f32>((byte & 0xf) + ((h & u1) != 0 ? 16 : 0)) - m1);
+            store<f32>(o + 128 + (<usize>l << 2), d2 * <f32>((byte >> 4) + ((h & u2) != 0 ? 16 : 0)) - m2);
+          }
+          ql += 32; o += 256; u1 <<= 2; u2 <<= 2;
+        }
+      }
+      return;
+    }
+    case T_Q6_K: {
+      for (let b = 0; b < n / 256; b++) {
+        const p = src + <usize>b * 210;
+        const d = f16(load<u16>(p + 208));
+        let ql = p, qh = p + 128, sc = p + 192;
+        let o = dst + <usize>b * 1024;
+        for (let half = 0; half < 2; half++) {
+          for (let l = 0; l < 32; l++) {
+            const is = l >> 4;
+            const a = <u32>load<u8>(ql + l), c = <u32>load<u8>(ql + l + 32), h = <u32>load<u8>(qh + l);
+            const q1 = <i32>((a & 0xf) | ((h & 3) << 4)) - 32;
+            const q2 = <i32>((c & 0xf) | (((h >> 2) & 3) << 4)) - 32;
+            const q3 = <i32>((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
+            const q4 = <i32>((c >> 4) | (((h >> 6) & 3) << 4)) - 32;
+            store<f32>(o + (<usize>l << 2), d * <f32>load<i8>(sc + is) * <f32>q1);
+            store<f32>(o + (<usize>(l + 32) << 2), d * <f32>load<i8>(sc + is + 2) * <f32>q2);
+            store<f32>(o + (<usize>(l + 64) << 2), d * <f32>load<i8>(sc + is + 4) * <f32>q3);
+            store<f32>(o + (<usize>(l + 96) << 2), d * <f32>load<i8>(sc + is + 6) * <f32>q4);
+          }
+          ql += 64; qh += 32; sc += 8; o += 512;
+        }
+      }
+      return;
+    }
+  }
+}
+
+// K-quant 6-bit scale / min of sub-block j (ggml get_scale_min_k4).
+@inline function scaleK4(q: usize, j: i32): u32 {
+  return j < 4 ? <u32>load<u8>(q + j) & 63 : ((<u32>load<u8>(q + j + 4) & 0xf) | ((<u32>load<u8>(q + j - 4) >> 6) << 4));
+}
+@inline function minK4(q: usize, j: i32): u32 {
+  return j < 4 ? <u32>load<u8>(q + j + 4) & 63 : ((<u32>load<u8>(q + j + 4) >> 4) | ((<u32>load<u8>(q + j) >> 6) << 4));
+}

@@ -1,0 +1,39 @@
+/**
+ * The control block shared by the main thread and the kernel workers: an Int32Array at the
+ * start of the shared wasm memory. Only this file knows its layout.
+ */
+export const CTRL_BYTES = 1024;
+export const MAX_THREADS = 64;
+export const enum Ctrl {
+  /** Incremented once per job; workers run a job when it changes. */
+  Seq = 0,
+  Op = 1,
+  /** Workers that finished the current job. */
+  Done = 2,
+  /** 1 while a forward pass runs: idle workers spin instead of sleeping. */
+  Active = 3,
+  /** Work items of the current job, split evenly across threads. */
+  Total = 4,
+  Shutdown = 5,
+  /** Set by a worker whose share failed (a kernel trap); the main thread then throws. */
+  Error = 6,
+  Args = 8,
+  /** Per-thread scratch addresses. */
+  Scratch = 64,
+  /** Per-thread scratch sizes in bytes. */
+  ScratchSize = 64 + MAX_THREADS,
+}
+export const MAX_ARGS = 24;
+
+/** Kernel jobs a worker can run (see ops.ts). */
+export const enum Op {
+  Matmul = 1,
+  Attention = 2,
+}
+
+/** [lo, hi) of `total` items for thread `i` of `n`, in contiguous nearly equal slices. */
+export function slice(total: number, i: number, n: number): [number, number] {
+  const per = Math.floor(total / n), extra = total % n;
+  const lo = i * per + Math.min(i, extra);
+  return [lo, lo + per + (i < extra ? 1 : 0)];
+}

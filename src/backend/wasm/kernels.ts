@@ -1,0 +1,39 @@
+/**
+ * The compiled kernel module (built from asm/ by `npm run build:wasm`) and how to instantiate it
+ * on a shared memory, in the main thread and in every worker.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Llama4Error } from '../../errors.js';
+
+export interface KernelExports {
+  matmul(t: number, w: number, rowBytes: number, x: number, T: number, cols: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
+  attention(q: number, k: number, v: number, out: number, H: number, Hkv: number, d: number, keyStart: number, keyEnd: number, scale: number, p0: number, p1: number, scores: number): void;
+  dequantRow(t: number, src: number, dst: number, n: number): void;
+}
+
+/** The path of the compiled kernels, next to the compiled JS (dist/wasm/kernels.wasm). */
+export const KERNELS_PATH = resolve(import.meta.dirname, '../../../wasm/kernels.wasm');
+
+let compiled: WebAssembly.Module | null = null;
+export function kernelModule(): WebAssembly.Module {
+  if (!compiled) {
+    let bytes: Buffer;
+    try { bytes = readFileSync(KERNELS_PATH); } catch {
+      throw new Llama4Error(`the wasm kernels are not built (${KERNELS_PATH} is missing): run npm run build`);
+    }
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
+export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort: () => { throw new Error('wasm kernel abort'); },
+      seed: () => 0,
+    },
+  });
+  return instance.exports as unknown as KernelExports;
+}

@@ -1,0 +1,25 @@
+/**
+ * Runs one thread's share of a job: reads the job's arguments from the control block and calls
+ * the kernel on the slice [lo, hi) of its work items. Shared by the main thread and the workers
+ * so both sides agree on every argument's meaning.
+ */
+import { Ctrl, Op } from './control.js';
+import type { KernelExports } from './kernels.js';
+
+export function runShare(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array, op: number, lo: number, hi: number, thread: number): void {
+  if (lo >= hi) return;
+  const a = (i: number) => ctrl[Ctrl.Args + i] >>> 0;
+  const scratch = ctrl[Ctrl.Scratch + thread] >>> 0;
+  switch (op) {
+    case Op.Matmul:
+      // dtype, w, rowBytes, x, T, cols, out, rows
+      k.matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), lo, hi, scratch);
+      return;
+    case Op.Attention:
+      // q, k, v, out, H, Hkv, d, keyStart, keyEnd, scale(f32)
+      k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), ctrlF[Ctrl.Args + 9], lo, hi, scratch);
+      return;
+    default:
+      throw new Error(`unknown kernel op ${op}`);
+  }
+}

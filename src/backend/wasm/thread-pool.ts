@@ -1,0 +1,74 @@
+/**
+ * Kernel threads sharing one wasm memory. The main thread posts a job into the control block,
+ * runs its own share, then spins until every worker has finished its share.
+ */
+import { Worker } from 'node:worker_threads';
+import { Ctrl, MAX_ARGS, MAX_THREADS, slice } from './control.js';
+import type { KernelExports } from './kernels.js';
+import { runShare } from './ops.js';
+
+/** A single job never legitimately takes this long. */
+const JOB_TIMEOUT_MS = 120_000;
+
+export class ThreadPool {
+  private readonly ctrl: Int32Array;
+  private readonly ctrlF: Float32Array;
+  private constructor(readonly threads: number, private readonly kernels: KernelExports, memory: WebAssembly.Memory, private readonly workers: Worker[]) {
+    this.ctrl = new Int32Array(memory.buffer, 0, 256);
+    this.ctrlF = new Float32Array(memory.buffer, 0, 256);
+  }
+
+  /** Starts threads − 1 workers (the main thread is thread 0). */
+  static async create(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernels: KernelExports): Promise<ThreadPool> {
+    if (!(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) throw new RangeError(`threads must be 1..${MAX_THREADS}`);
+    const url = new URL('./worker.js', import.meta.url);
+    const workers = await Promise.all(Array.from({ length: threads - 1 }, (_, i) => new Promise<Worker>((resolveWorker, reject) => {
+      const w = new Worker(url, { workerData: { module, memory, thread: i + 1, threads } });
+      w.once('message', () => {
+        w.unref(); // idle kernel threads never keep the process alive
+        resolveWorker(w);
+      });
+      w.once('error', reject);
+    })));
+    return new ThreadPool(threads, kernels, memory, workers);
+  }
+
+  /** Runs `op` over `total` work items split across all threads; returns when all are done. */
+  run(op: number, args: readonly number[], total: number, floatArgs: Readonly<Record<number, number>> = {}): void {
+    const c = this.ctrl;
+    if (args.length > MAX_ARGS) throw new RangeError('too many kernel arguments');
+    for (let i = 0; i < args.length; i++) c[Ctrl.Args + i] = args[i] | 0;
+    for (const [i, v] of Object.entries(floatArgs)) this.ctrlF[Ctrl.Args + Number(i)] = v;
+    c[Ctrl.Op] = op;
+    c[Ctrl.Total] = total;
+    const nWorkers = this.workers.length;
+    if (nWorkers > 0) {
+      Atomics.store(c, Ctrl.Done, 0);
+      Atomics.add(c, Ctrl.Seq, 1);
+      Atomics.notify(c, Ctrl.Seq);
+    }
+    const [lo, hi] = slice(total, 0, this.threads);
+    runShare(this.kernels, c, this.ctrlF, op, lo, hi, 0);
+    // Spin: shares are short. A worker that died would leave us spinning, so check the clock
+    // now and then instead of hanging.
+    let spins = 0;
+    const started = Date.now();
+    while (nWorkers > 0 && Atomics.load(c, Ctrl.Done) < nWorkers) {
+      if (++spins % 1_000_000 === 0 && Date.now() - started > JOB_TIMEOUT_MS) throw new Error('a kernel worker stopped answering');
+    }
+    if (Atomics.exchange(c, Ctrl.Error, 0) !== 0) throw new Error('a wasm kernel failed in a worker thread');
+  }
+
+  /** While active, idle workers spin between jobs instead of sleeping. */
+  setActive(active: boolean): void {
+    Atomics.store(this.ctrl, Ctrl.Active, active ? 1 : 0);
+    if (!active) Atomics.notify(this.ctrl, Ctrl.Seq);
+  }
+
+  async dispose(): Promise<void> {
+    Atomics.store(this.ctrl, Ctrl.Shutdown, 1);
+    Atomics.add(this.ctrl, Ctrl.Seq, 1);
+    Atomics.notify(this.ctrl, Ctrl.Seq);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

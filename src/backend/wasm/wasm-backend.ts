@@ -1,0 +1,143 @@
+/**
+ * The WebAssembly SIMD backend: weights live in one shared wasm memory in their stored format,
+ * matmuls and attention run as SIMD kernels split across worker threads, and the cheap
+ * element-wise ops stay in TypeScript (they are a rounding error of the time).
+ */
+import { availableParallelism } from 'node:os';
+import type { AttentionArgs, Backend, Matrix, MatrixData } from '../backend.js';
+import { RefBackend } from '../ref/ref-backend.js';
+import { Llama4Error, assert } from '../../errors.js';
+import type { DType } from '../../io/tensor.js';
+import { rowBytes } from '../../quant/formats.js';
+import { CTRL_BYTES, Ctrl, MAX_THREADS, Op } from './control.js';
+import { Arena, WasmHeap } from './heap.js';
+import { instantiate, kernelModule, type KernelExports } from './kernels.js';
+import { ThreadPool } from './thread-pool.js';
+
+/** Type codes shared with asm/dequant.ts. */
+const DTYPE_CODE: Record<DType, number> = {
+  F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_1: 5, Q5_0: 6, Q5_1: 7, Q4_K: 8, Q5_K: 9, Q6_K: 10,
+};
+
+class WasmMatrix implements Matrix {
+  constructor(
+    readonly name: string, readonly dtype: DType, readonly rows: number, readonly cols: number,
+    readonly addr: number, readonly rowBytes: number,
+  ) {}
+}
+
+export interface WasmBackendOptions {
+  /** Kernel threads including the main thread; default: every core. */
+  threads?: number;
+  /** Upper bound of the wasm memory in bytes (default 4 GiB, the wasm32 limit). */
+  maxMemoryBytes?: number;
+}
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm';
+  private readonly ref = new RefBackend();
+  private readonly io: Arena;
+  /** Largest row length and key count the per-thread scratch can hold. */
+  private scratchBytes = 0;
+
+  private constructor(private readonly heap: WasmHeap, private readonly kernels: KernelExports, private readonly pool: ThreadPool) {
+    this.io = new Arena(heap, 'activations');
+  }
+
+  static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const threads = options.threads ?? availableParallelism();
+    if (!(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) throw new Llama4Error(`--threads must be an integer from 1 to ${MAX_THREADS} (got ${threads})`);
+    const heap = new WasmHeap(options.maxMemoryBytes);
+    new Uint8Array(heap.memory.buffer, 0, CTRL_BYTES).fill(0);
+    const module = kernelModule();
+    const kernels = instantiate(module, heap.memory);
+    const pool = await ThreadPool.create(threads, module, heap.memory, kernels);
+    return new WasmBackend(heap, kernels, pool);
+  }
+
+  get threads(): number { return this.pool.threads; }
+  /** Bytes of wasm memory in use (weights, scratch, activations). */
+  get memoryBytes(): number { return this.heap.used; }
+
+  beginPass(): void { this.pool.setActive(true); }
+  endPass(): void { this.pool.setActive(false); }
+  dispose(): Promise<void> { return this.pool.dispose(); }
+
+  matrix(m: MatrixData): Matrix {
+    const stride = rowBytes(m.dtype, m.cols);
+    const bytes = stride * m.rows;
+    assert(m.bytes.byteLength >= bytes, `matrix ${m.name} has too few bytes`);
+    const addr = this.heap.alloc(bytes, `weight '${m.name}'`);
+    this.heap.u8.set(m.bytes.subarray(0, bytes), addr);
+    this.ensureScratch(m.cols * 4);
+    return new WasmMatrix(m.name, m.dtype, m.rows, m.cols, addr, stride);
+  }
+
+  /** Every thread gets its own scratch of at least `bytes` (a decoded row, attention scores). */
+  private ensureScratch(bytes: number): void {
+    if (bytes <= this.scratchBytes) return;
+    const size = Math.max(bytes, this.scratchBytes * 2, 1 << 16);
+    const ctrl = this.heap.i32;
+    for (let t = 0; t < this.pool.threads; t++) {
+      ctrl[Ctrl.Scratch + t] = this.heap.alloc(size, 'thread scratch');
+      ctrl[Ctrl.ScratchSize + t] = size;
+    }
+    this.scratchBytes = size;
+  }
+
+  matmul(x: Float32Array, nTokens: number, w: Matrix, out: Float32Array): void {
+    const m = w as WasmMatrix;
+    const xBytes = nTokens * m.cols * 4, oBytes = nTokens * m.rows * 4;
+    this.io.reset(xBytes + oBytes + 32);
+    const xa = this.io.take(xBytes), oa = this.io.take(oBytes);
+    const f32 = this.heap.f32;
+    f32.set(x.subarray(0, nTokens * m.cols), xa >>> 2);
+    this.pool.run(Op.Matmul, [DTYPE_CODE[m.dtype], m.addr, m.rowBytes, xa, nTokens, m.cols, oa, m.rows], m.rows);
+    out.set(this.heap.f32.subarray(oa >>> 2, (oa >>> 2) + nTokens * m.rows));
+  }
+
+  embedRows(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
+    const m = w as WasmMatrix;
+    this.io.reset(m.cols * 4 + 16);
+    const row = this.io.take(m.cols * 4);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      assert(Number.isInteger(id) && id >= 0 && id < m.rows, `token id ${id} outside the embedding table`);
+      this.kernels.dequantRow(DTYPE_CODE[m.dtype], m.addr + id * m.rowBytes, row, m.cols);
+      out.set(this.heap.f32.subarray(row >>> 2, (row >>> 2) + m.cols), i * m.cols);
+    }
+  }
+
+  rmsNorm(x: Float32Array, nRows: number, dim: number, weight: Float32Array | null, eps: number, out: Float32Array): void {
+    this.ref.rmsNorm(x, nRows, dim, weight, eps, out);
+  }
+
+  rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: Int32Array, freqs: Float64Array): void {
+    this.ref.rope(x, nTokens, nHeads, headDim, positions, freqs);
+  }
+
+  siluMul(gate: Float32Array, up: Float32Array, n: number): void {
+    this.ref.siluMul(gate, up, n);
+  }
+
+  attention(a: AttentionArgs): void {
+    const { nTokens: T, nHeads: H, nKvHeads: Hkv, headDim: d } = a;
+    if (d % 4 !== 0) { this.ref.attention(a); return; }
+    let rows = 0, maxKeys = 0;
+    for (let t = 0; t < T; t++) { rows = Math.max(rows, a.keyEnd[t]); maxKeys = Math.max(maxKeys, a.keyEnd[t] - a.keyStart[t]); }
+    this.ensureScratch(maxKeys * 4);
+    const qBytes = T * H * d * 4, kvBytes = rows * Hkv * d * 4;
+    this.io.reset(2 * qBytes + 2 * kvBytes + 8 * T + 96);
+    const qa = this.io.take(qBytes), ka = this.io.take(kvBytes), va = this.io.take(kvBytes), oa = this.io.take(qBytes);
+    const ks = this.io.take(4 * T), ke = this.io.take(4 * T);
+    const f32 = this.heap.f32, i32 = this.heap.i32;
+    f32.set(a.q.subarray(0, T * H * d), qa >>> 2);
+    // TODO(perf): keep the KV cache inside wasm memory instead of copying it per call.
+    f32.set(a.k.subarray(0, rows * Hkv * d), ka >>> 2);
+    f32.set(a.v.subarray(0, rows * Hkv * d), va >>> 2);
+    i32.set(a.keyStart.subarray(0, T), ks >>> 2);
+    i32.set(a.keyEnd.subarray(0, T), ke >>> 2);
+    this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { 9: a.scale });
+    a.out.set(this.heap.f32.subarray(oa >>> 2, (oa >>> 2) + T * H * d));
+  }
+}
