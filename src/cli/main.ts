@@ -10,8 +10,11 @@ import { registerTokenize } from './tokenize.js';
 const program = new Command('llama4')
   .description('Run Llama 4 and Llama 3 models (Hugging Face folders and GGUF files) in TypeScript')
   .version('0.1.0')
-  .showHelpAfterError('(run llama4 help for usage)')
-  .configureOutput({ outputError: (str, write) => write(`llama4: ${str.replace(/^error: /, '')}`) });
+  // Usage errors are one line like every other error: commander's message, its "(Did you mean …?)"
+  // hint joined on, and a pointer to the help (showHelpAfterError would print that on a second line).
+  .configureOutput({
+    outputError: (str, write) => write(`llama4: ${str.replace(/^error: /, '').split('\n').map((s) => s.trim()).filter((s) => s.length > 0).join(' ')} (run llama4 help for usage)\n`),
+  });
 
 registerRun(program);
 registerChat(program);

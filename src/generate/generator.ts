@@ -72,7 +72,8 @@ export async function* generate(session: Session, tokenizer: TokenText, promptId
   const vocab = session.model.config.vocabSize;
   const sampler = createSampler(options.sampling ?? {}, vocab);
   const stops = new StopStringMatcher(options.stop ?? []);
-  const decoder = new TextDecoder('utf-8');
+  // ignoreBOM: a U+FEFF the model generates first is text, as tokenizer.decode keeps it.
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   const stopIds = options.stopIds ?? new Set<number>();
   const generated: number[] = [];
   const history = { prompt: promptIds, generated };
