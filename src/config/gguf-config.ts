@@ -5,7 +5,7 @@
  */
 import { Llama4Error } from '../errors.js';
 import type { TensorData } from '../io/tensor.js';
-import { buildModelConfig, type ModelConfig } from './model-config.js';
+import { SIZE_LIMITS, buildModelConfig, checkSizeLimit, type ModelConfig } from './model-config.js';
 import { dequantizeRow } from '../quant/formats.js';
 
 const SUPPORTED = ['llama4', 'llama'];
@@ -44,6 +44,12 @@ export function modelConfigFromGguf(meta: ReadonlyMap<string, unknown>, tensors:
   const headDim = int('attention.key_length', nHeads > 0 ? hiddenSize / nHeads : 0);
   const tokens = meta.get('tokenizer.ggml.tokens');
   const vocabSize = int('vocab_size', Array.isArray(tokens) ? tokens.length : undefined);
+  // Before anything is sized by them (the RoPE table, the layer plan).
+  checkSizeLimit(`${arch}.block_count`, nLayers, SIZE_LIMITS.layers, source);
+  checkSizeLimit(`${arch}.embedding_length`, hiddenSize, SIZE_LIMITS.hiddenSize, source);
+  checkSizeLimit(`${arch}.attention.head_count`, nHeads, SIZE_LIMITS.heads, source);
+  checkSizeLimit(`${arch}.attention.key_length`, headDim, SIZE_LIMITS.headDim, source);
+  checkSizeLimit(`${arch}.vocab_size`, vocabSize, SIZE_LIMITS.vocabSize, source);
 
   // llama3-style RoPE scaling travels as the per-pair divisor tensor `rope_freqs.weight`.
   const freqDivisors = new Float64Array(headDim / 2).fill(1);

@@ -4,7 +4,7 @@
  */
 import { Llama4Error } from '../errors.js';
 import { llama3FreqDivisors } from '../model/rope.js';
-import { buildModelConfig, type ModelConfig } from './model-config.js';
+import { SIZE_LIMITS, buildModelConfig, checkSizeLimit, type ModelConfig } from './model-config.js';
 
 type Json = Record<string, unknown>;
 
@@ -70,7 +70,14 @@ export function modelConfigFromHf(json: unknown, source: string): ModelConfig {
   const nLayers = f.int('num_hidden_layers');
   const hiddenSize = f.int('hidden_size');
   const nHeads = f.int('num_attention_heads');
-  const headDim = f.has('head_dim') ? f.int('head_dim') : hiddenSize / nHeads;
+  const headDim = f.has('head_dim') ? f.int('head_dim') : nHeads > 0 ? hiddenSize / nHeads : 0;
+  const vocabSize = f.int('vocab_size');
+  // Before anything is sized by them (the RoPE table, the layer plan, the padded vocabulary).
+  checkSizeLimit(`${where}num_hidden_layers`, nLayers, SIZE_LIMITS.layers, source);
+  checkSizeLimit(`${where}hidden_size`, hiddenSize, SIZE_LIMITS.hiddenSize, source);
+  checkSizeLimit(`${where}num_attention_heads`, nHeads, SIZE_LIMITS.heads, source);
+  checkSizeLimit(`${where}head_dim`, headDim, SIZE_LIMITS.headDim, source);
+  checkSizeLimit(`${where}vocab_size`, vocabSize, SIZE_LIMITS.vocabSize, source);
   const theta = f.num('rope_theta', 10000);
 
   let freqDivisors: Float64Array = new Float64Array(headDim / 2).fill(1);
@@ -89,7 +96,7 @@ export function modelConfigFromHf(json: unknown, source: string): ModelConfig {
   const tie = f.has('tie_word_embeddings') ? f.bool('tie_word_embeddings', false) : top.tie_word_embeddings === true;
   const common = {
     arch: arch ?? modelType ?? family,
-    vocabSize: f.int('vocab_size'),
+    vocabSize,
     hiddenSize, nLayers, nHeads, headDim,
     nKvHeads: f.int('num_key_value_heads', nHeads),
     rmsNormEps: f.num('rms_norm_eps', 1e-5),

@@ -95,6 +95,18 @@ export interface ModelConfigInput {
   maxContext: number;
 }
 
+/**
+ * Upper bounds far above any released Llama (Llama 4 Maverick: 48 layers, head_dim 128, hidden 5120,
+ * 202 048 tokens). A corrupt count beyond them is reported instead of driving a huge allocation
+ * (a per-layer plan, a RoPE table, a padded vocabulary) into a crash or an out-of-memory abort.
+ */
+export const SIZE_LIMITS = { layers: 1 << 12, headDim: 1 << 14, hiddenSize: 1 << 20, heads: 1 << 12, vocabSize: 1 << 22 } as const;
+
+/** Throws a Llama4Error naming the field when a size read from a source exceeds its limit. */
+export function checkSizeLimit(field: string, value: number, limit: number, source: string): void {
+  if (value > limit) throw new Llama4Error(`'${field}' is ${value}, which is implausibly large (at most ${limit}; corrupt config?)`, { source });
+}
+
 /** Derives the per-layer plan and freezes the config. Validates cross-field consistency. */
 export function buildModelConfig(input: ModelConfigInput, source: string): ModelConfig {
   const problems: string[] = [];
