@@ -16,7 +16,7 @@ import { readSafetensorsFolder } from './io/safetensors.js';
 import type { TensorSource } from './io/tensor.js';
 import { LlamaModel } from './model/llama.js';
 import { loadLlamaWeights, type WeightOrigin } from './model/weights.js';
-import { chatFormatterFor, type ChatFormatter } from './tokenizer/chat.js';
+import { ChatFormatter, chatFormatterFor, detectChatFamily } from './tokenizer/chat.js';
 import { ggufChatTemplate, tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
 import { loadHfChatTemplate, loadHfTokenizer } from './tokenizer/hf-tokenizer.js';
 import type { TextTokenizer } from './tokenizer/tokenizer.js';
@@ -53,11 +53,11 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
 }
 
 function loadGgufFile(path: string, backend: Backend): LoadedModel {
-  const gguf = readGguf(path);
+  const gguf = readGguf(path, { lazy: true }); // tensors stream into the backend one at a time
   const config = modelConfigFromGguf(gguf.metadata, gguf.tensors, path);
   const tokenizer = tokenizerFromGguf(gguf.metadata, path);
   checkVocab(config, tokenizer, path);
-  const chat = chatFormatterFor(tokenizer, ggufChatTemplate(gguf.metadata), `${path} (tokenizer.chat_template)`);
+  const chat = chatFormatFor(tokenizer, config, ggufChatTemplate(gguf.metadata), `${path} (tokenizer.chat_template)`);
   const model = new LlamaModel(config, loadLlamaWeights(gguf, 'gguf', config, backend), backend);
   const samplingDefaults: SamplingOptions = {};
   const temp = gguf.metadata.get('general.sampling.temp');
@@ -73,7 +73,7 @@ async function loadHfFolder(folder: string, backend: Backend): Promise<LoadedMod
   const config = modelConfigFromHf(readJson(configPath), configPath);
   const tokenizer = await loadHfTokenizer(folder);
   checkVocab(config, tokenizer, folder);
-  const chat = chatFormatterFor(tokenizer, await loadHfChatTemplate(folder), join(folder, 'tokenizer_config.json'));
+  const chat = chatFormatFor(tokenizer, config, await loadHfChatTemplate(folder), join(folder, 'tokenizer_config.json'));
   const tensors: TensorSource = readSafetensorsFolder(folder);
   const model = new LlamaModel(config, loadLlamaWeights(tensors, 'hf', config, backend), backend);
   const samplingDefaults: SamplingOptions = {};
@@ -85,6 +85,17 @@ async function loadHfFolder(folder: string, backend: Backend): Promise<LoadedMod
     if (typeof gen.top_k === 'number') samplingDefaults.topK = gen.top_k;
   }
   return { path: folder, format: 'hf', config, model, tokenizer, chat, samplingDefaults };
+}
+
+/**
+ * The chat format: the model's template, or the built-in format its header tokens call for. A
+ * vocabulary without header tokens (a base model, a synthetic benchmark file) still loads for raw
+ * completion, with the built-in format of its family.
+ */
+function chatFormatFor(tokenizer: TextTokenizer, config: ModelConfig, template: string | null, templateSource: string): ChatFormatter {
+  if (detectChatFamily(tokenizer) !== null) return chatFormatterFor(tokenizer, template, templateSource);
+  const text = (id: number | null) => (id === null ? '' : tokenizer.idToToken(id));
+  return new ChatFormatter({ template, family: config.family, bosToken: text(tokenizer.bosId), eosToken: text(tokenizer.eosId), templateSource });
 }
 
 /** The tokenizer must not produce ids the embedding table lacks. */

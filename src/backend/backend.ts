@@ -6,13 +6,18 @@
  */
 import type { DType } from '../io/tensor.js';
 
-/** A weight matrix `[rows, cols]` as stored: quantized blocks run along `cols`. */
+/**
+ * A weight matrix `[rows, cols]` as stored: quantized blocks run along `cols`. Its bytes come
+ * either in memory (`bytes`) or straight from the file (`readInto`), so a backend with its own
+ * memory can load weights without a second copy.
+ */
 export interface MatrixData {
   readonly name: string;
   readonly dtype: DType;
   readonly rows: number;
   readonly cols: number;
-  readonly bytes: Uint8Array;
+  readonly bytes?: Uint8Array;
+  readInto?(dst: Uint8Array): void;
 }
 
 /** A weight matrix after the backend adopted it (its storage is the backend's business). */
@@ -51,6 +56,8 @@ export interface Backend {
   readonly name: string;
   /** Adopts a weight matrix; the backend may keep `bytes` by reference (they are never reused). */
   matrix(m: MatrixData): Matrix;
+  /** Adopts `count` matrices stored back to back (an expert tensor [count, rows, cols]). */
+  matrixStack(m: MatrixData, count: number): Matrix[];
   /** out[t, r] = Σ_c x[t, c] · W[r, c] for t < nTokens: the linear layer `x · Wᵀ`. */
   matmul(x: Float32Array, nTokens: number, w: Matrix, out: Float32Array): void;
   /** out[i, :] = W[ids[i], :] (embedding lookup, dequantized). */

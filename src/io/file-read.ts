@@ -67,6 +67,14 @@ export function readRange(f: OpenFile, offset: number, length: number, what: str
   } catch (e) {
     throw new Llama4Error(`cannot allocate ${length} bytes for ${what}`, { source: f.path, cause: e });
   }
+  readRangeInto(f, offset, length, what, out);
+  return out;
+}
+
+/** Reads `length` bytes at `offset` into `dst` (e.g. straight into wasm memory). */
+export function readRangeInto(f: OpenFile, offset: number, length: number, what: string, dst: Uint8Array): void {
+  if (dst.byteLength < length) throw new Llama4Error(`${what}: destination holds ${dst.byteLength} bytes, ${length} needed`, { source: f.path });
+  const out = dst;
   let done = 0;
   while (done < length) {
     const n = readAt(f, out, done, Math.min(MAX_READ, length - done), offset + done);
@@ -75,7 +83,20 @@ export function readRange(f: OpenFile, offset: number, length: number, what: str
     }
     done += n;
   }
-  return out;
+}
+
+/**
+ * Reads `length` bytes at `offset` of the file at `path`, opening it for just this read: lazy
+ * tensors use it so nothing stays in memory between reads.
+ */
+export function readFileRange(path: string, offset: number, length: number, what: string, dst?: Uint8Array): Uint8Array {
+  const f = openFile(path);
+  try {
+    if (dst) { readRangeInto(f, offset, length, what, dst); return dst; }
+    return readRange(f, offset, length, what);
+  } finally {
+    closeFile(f);
+  }
 }
 
 const CHUNK = 1 << 20;

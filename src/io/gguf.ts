@@ -9,7 +9,7 @@
  */
 import { Llama4Error } from '../errors.js';
 import { blockSize, rowBytes } from '../quant/layout.js';
-import { BufferedFileReader, closeFile, openFile, readRange, type OpenFile } from './file-read.js';
+import { BufferedFileReader, closeFile, openFile, readFileRange, readRange, type OpenFile } from './file-read.js';
 import {
   GGUF_TYPE_CODES, SCALAR_SIZES, describeGgmlType, describeGgufType, dtypeOfGgmlType, scalarTypeOfCode,
   type GgufScalarType, type GgufValue, type GgufValueType,
@@ -277,7 +277,8 @@ export function readGgufHeader(path: string): GgufHeader {
  * Tensor shapes are ggml's `ne` reversed (outermost first).
  * @throws Llama4Error for anything malformed, naming the file and the problem.
  */
-export function readGguf(path: string): GgufFile {
+export function readGguf(path: string, options: { lazy?: boolean } = {}): GgufFile {
+  if (options.lazy) return readGgufLazy(path);
   const f = openFile(path);
   try {
     const header = parseHeader(f);
@@ -288,10 +289,28 @@ export function readGguf(path: string): GgufFile {
     for (const t of byOffset) bytesByName.set(t.name, readRange(f, t.fileOffset, t.byteSize, `tensor '${t.name}'`));
     for (const t of header.tensorInfos) {
       const bytes = bytesByName.get(t.name) as Uint8Array;
-      tensors.set(t.name, { name: t.name, dtype: t.dtype, shape: t.shape, bytes });
+      tensors.set(t.name, { name: t.name, dtype: t.dtype, shape: t.shape, bytes, byteLength: bytes.byteLength });
     }
     return { ...header, tensors };
   } finally {
     closeFile(f);
   }
+}
+
+/**
+ * Reads a GGUF header now and each tensor's bytes only when asked (`bytes`, `readInto`), so a
+ * backend can stream weights into its own memory and the file is never held twice.
+ */
+function readGgufLazy(path: string): GgufFile {
+  const header = readGgufHeader(path);
+  const tensors = new Map<string, TensorData>();
+  for (const t of header.tensorInfos) {
+    const what = `tensor '${t.name}'`;
+    tensors.set(t.name, {
+      name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteSize,
+      get bytes() { return readFileRange(path, t.fileOffset, t.byteSize, what); },
+      readInto(dst: Uint8Array) { readFileRange(path, t.fileOffset, t.byteSize, what, dst); },
+    });
+  }
+  return { ...header, tensors };
 }

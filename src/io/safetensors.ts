@@ -125,7 +125,7 @@ export function readSafetensors(path: string): SafetensorsSource {
     const tensors = new Map<string, TensorData>();
     for (const e of [...entries].sort((a, b) => a.begin - b.begin)) {
       const bytes = readRange(f, dataStart + e.begin, e.end - e.begin, `tensor '${e.name}'`);
-      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, bytes });
+      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, bytes, byteLength: bytes.byteLength });
     }
     // Keep the header's order for callers that list tensors.
     const ordered = new Map<string, TensorData>();

@@ -18,8 +18,18 @@ export interface TensorData {
    * blocks always run along the last (innermost) dimension.
    */
   readonly shape: readonly number[];
-  /** The tensor's bytes, exactly as stored (little-endian). */
+  /**
+   * The tensor's bytes, exactly as stored (little-endian). For a lazily opened file, reading
+   * this property reads the file each time (nothing is cached): read it once.
+   */
   readonly bytes: Uint8Array;
+  /** Size of the stored bytes. */
+  readonly byteLength: number;
+  /**
+   * Lazy sources only: reads the bytes straight into `dst` (e.g. a backend's own memory), with
+   * no intermediate copy.
+   */
+  readInto?(dst: Uint8Array): void;
 }
 
 /** A parsed weight file (or a set of shards): tensors by name plus the file's metadata. */

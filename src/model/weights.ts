@@ -183,17 +183,20 @@ export function loadLlamaWeights(src: TensorSource, origin: WeightOrigin, config
   const look = new TensorLookup(src, origin, config.family);
   const source = src.path;
 
-  const matrix = (t: TensorData, bytes: Uint8Array = t.bytes, name = t.name) =>
-    backend.matrix({ name, dtype: t.dtype, rows: t.shape[0], cols: t.shape[t.shape.length - 1], bytes });
+  // Untransformed tensors go to the backend with their reader, so lazy files stream in.
+  const matrix = (t: TensorData, bytes?: Uint8Array) => backend.matrix({
+    name: t.name, dtype: t.dtype, rows: t.shape[0], cols: t.shape[t.shape.length - 1],
+    ...(bytes ? { bytes } : t.readInto ? { readInto: (dst: Uint8Array) => t.readInto!(dst) } : { bytes: t.bytes }),
+  });
   const linear = (key: Key, layer: number, rows: number, cols: number): Matrix => matrix(look.get(key, layer, [rows, cols]));
   const vector = (key: Key, layer: number, n: number): Float32Array => tensorToF32(look.get(key, layer, [n]));
 
   // A 3-D expert tensor [E, rows, cols] becomes one matrix per expert, sharing the stored bytes.
-  const perExpert = (t: TensorData, E: number, rows: number, cols: number): Matrix[] => {
-    const stride = rowBytes(t.dtype, cols) * rows;
-    return Array.from({ length: E }, (_, e) =>
-      backend.matrix({ name: `${t.name}[${e}]`, dtype: t.dtype, rows, cols, bytes: t.bytes.subarray(e * stride, (e + 1) * stride) }));
-  };
+  const perExpert = (t: TensorData, E: number, rows: number, cols: number): Matrix[] =>
+    backend.matrixStack({
+      name: t.name, dtype: t.dtype, rows, cols,
+      ...(t.readInto ? { readInto: (dst: Uint8Array) => t.readInto!(dst) } : { bytes: t.bytes }),
+    }, E);
 
   const tokenEmbedding = linear('tokenEmbedding', -1, V, D);
   const layers: LayerWeights[] = config.layers.map((plan, i) => {
@@ -221,14 +224,15 @@ export function loadLlamaWeights(src: TensorSource, origin: WeightOrigin, config
       const downT = look.get('downExps', i, [E, F, D]);
       const eb = elementBytes(fused, source, 'transposing fused experts');
       elementBytes(downT, source, 'transposing fused experts');
+      const fusedBytes = fused.bytes, downBytes = downT.bytes; // read once (lazy sources re-read)
       experts = Array.from({ length: E }, (_, e) => {
         const gu = e * D * 2 * F * eb, dn = e * F * D * eb;
         const mk = (t: TensorData, bytes: Uint8Array, rows: number, cols: number, what: string) =>
           backend.matrix({ name: `${t.name}[${e}].${what}`, dtype: t.dtype, rows, cols, bytes });
         return {
-          gate: mk(fused, transposeSlice(fused.bytes, gu, D, 2 * F, 0, F, eb), F, D, 'gate'),
-          up: mk(fused, transposeSlice(fused.bytes, gu, D, 2 * F, F, F, eb), F, D, 'up'),
-          down: mk(downT, transposeSlice(downT.bytes, dn, F, D, 0, D, eb), D, F, 'down'),
+          gate: mk(fused, transposeSlice(fusedBytes, gu, D, 2 * F, 0, F, eb), F, D, 'gate'),
+          up: mk(fused, transposeSlice(fusedBytes, gu, D, 2 * F, F, F, eb), F, D, 'up'),
+          down: mk(downT, transposeSlice(downBytes, dn, F, D, 0, D, eb), D, F, 'down'),
         };
       });
     } else if (origin === 'hf' && !look.find('gateExps', i)) {

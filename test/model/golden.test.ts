@@ -7,6 +7,9 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/load.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { RefBackend } from '../../src/backend/ref/ref-backend.js';
+import { WasmBackend } from '../../src/backend/wasm/wasm-backend.js';
 import { MODELS, ggufTypes, goldenFileFor, modelDir, readGolden, type FixtureModel } from '../support/fixtures.js';
 
 const ATOL = 1e-4;
@@ -40,29 +43,37 @@ function check(m: LoadedModel, model: FixtureModel, goldenFile: string, label: s
     next = m.model.forward(cache, [best]);
   }
   assert.deepEqual(out, g.greedy_continuation_ids, `${label}: greedy continuation`);
-  measured.push(`${label.padEnd(48)} max|Δlogit| = ${maxDiff.toExponential(2)}`);
+  measured.push(`${label.padEnd(56)} max|Δlogit| = ${maxDiff.toExponential(2)}`);
 }
 
-for (const model of MODELS) {
-  describe(`golden ${model}`, () => {
-    describe('HF folder (safetensors)', () => {
-      let m: LoadedModel;
-      before(async () => { m = await loadModel(modelDir(model)); });
-      for (const c of ['short', 'medium'] as const) {
-        it(`${c}: f32 logits within ${ATOL} and greedy ids identical`, () => check(m, model, `${c}.f32.json`, `${model} hf ${c}`));
-      }
-    });
-    for (const type of ggufTypes(model)) {
-      describe(`GGUF ${type}`, () => {
+/** The same goldens for every backend: the reference and the wasm kernels (2 threads). */
+const BACKENDS: { name: string; make: () => Promise<Backend> }[] = [
+  { name: 'ref', make: async () => new RefBackend() },
+  { name: 'wasm', make: () => WasmBackend.create({ threads: 2 }) },
+];
+
+for (const { name: backendName, make } of BACKENDS) {
+  for (const model of MODELS) {
+    describe(`golden ${model} [${backendName}]`, () => {
+      describe('HF folder (safetensors)', () => {
         let m: LoadedModel;
-        before(async () => { m = await loadModel(join(modelDir(model), `${model}-${type}.gguf`)); });
+        before(async () => { m = await loadModel(modelDir(model), { backend: await make() }); });
         for (const c of ['short', 'medium'] as const) {
-          const file = goldenFileFor(type, c);
-          it(`${c}: ${file} logits within ${ATOL} and greedy ids identical`, () => check(m, model, file, `${model} gguf ${type} ${c}`));
+          it(`${c}: f32 logits within ${ATOL} and greedy ids identical`, () => check(m, model, `${c}.f32.json`, `[${backendName}] ${model} hf ${c}`));
         }
       });
-    }
-  });
+      for (const type of ggufTypes(model)) {
+        describe(`GGUF ${type}`, () => {
+          let m: LoadedModel;
+          before(async () => { m = await loadModel(join(modelDir(model), `${model}-${type}.gguf`), { backend: await make() }); });
+          for (const c of ['short', 'medium'] as const) {
+            const file = goldenFileFor(type, c);
+            it(`${c}: ${file} logits within ${ATOL} and greedy ids identical`, () => check(m, model, file, `[${backendName}] ${model} gguf ${type} ${c}`));
+          }
+        });
+      }
+    });
+  }
 }
 
 describe('measured', () => {

@@ -8,22 +8,23 @@ import { applyRope } from '../../model/rope.js';
 import { dequantizeRow, rowBytes } from '../../quant/formats.js';
 import { assert } from '../../errors.js';
 
+/** The stored bytes of `count` stacked matrices, read from the file if they are not in memory. */
+function matrixBytes(m: MatrixData, count: number): Uint8Array {
+  if (m.bytes) return m.bytes;
+  assert(m.readInto !== undefined, `matrix ${m.name} has neither bytes nor a reader`);
+  const out = new Uint8Array(rowBytes(m.dtype, m.cols) * m.rows * count);
+  m.readInto(out);
+  return out;
+}
+
 class RefMatrix implements Matrix {
-  readonly name: string;
-  readonly dtype: MatrixData['dtype'];
-  readonly rows: number;
-  readonly cols: number;
-  readonly bytes: Uint8Array;
   readonly rowStride: number;
   /** Direct view for F32 weights: no per-row decode needed. */
   readonly f32: Float32Array | null;
-  constructor(m: MatrixData) {
-    this.name = m.name; this.dtype = m.dtype; this.rows = m.rows; this.cols = m.cols; this.bytes = m.bytes;
-    this.rowStride = rowBytes(m.dtype, m.cols);
-    assert(m.bytes.byteLength >= this.rowStride * m.rows, `matrix ${m.name} has too few bytes`);
-    this.f32 = m.dtype === 'F32' && m.bytes.byteOffset % 4 === 0
-      ? new Float32Array(m.bytes.buffer, m.bytes.byteOffset, m.rows * m.cols)
-      : null;
+  constructor(readonly name: string, readonly dtype: MatrixData['dtype'], readonly rows: number, readonly cols: number, readonly bytes: Uint8Array) {
+    this.rowStride = rowBytes(dtype, cols);
+    assert(bytes.byteLength >= this.rowStride * rows, `matrix ${name} has too few bytes`);
+    this.f32 = dtype === 'F32' && bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, rows * cols) : null;
   }
   /** Row r as f32, decoded into `scratch` unless stored as aligned f32. */
   row(r: number, scratch: Float32Array): { data: Float32Array; offset: number } {
@@ -38,7 +39,14 @@ export class RefBackend implements Backend {
   private scratch = new Float32Array(0);
 
   matrix(m: MatrixData): Matrix {
-    return new RefMatrix(m);
+    return new RefMatrix(m.name, m.dtype, m.rows, m.cols, matrixBytes(m, 1));
+  }
+
+  matrixStack(m: MatrixData, count: number): Matrix[] {
+    const all = matrixBytes(m, count);
+    const stride = rowBytes(m.dtype, m.cols) * m.rows;
+    return Array.from({ length: count }, (_, e) =>
+      new RefMatrix(`${m.name}[${e}]`, m.dtype, m.rows, m.cols, all.subarray(e * stride, (e + 1) * stride)));
   }
 
   private rowScratch(n: number): Float32Array {

@@ -17,6 +17,9 @@ export const enum Ctrl {
   Shutdown = 5,
   /** Set by a worker whose share failed (a kernel trap); the main thread then throws. */
   Error = 6,
+  /** Next unclaimed work item: threads claim chunks of `Chunk` items with an atomic add. */
+  Next = 7,
+  Chunk = 32,
   Args = 8,
   /** Per-thread scratch addresses. */
   Scratch = 64,
@@ -31,9 +34,16 @@ export const enum Op {
   Attention = 2,
 }
 
-/** [lo, hi) of `total` items for thread `i` of `n`, in contiguous nearly equal slices. */
-export function slice(total: number, i: number, n: number): [number, number] {
-  const per = Math.floor(total / n), extra = total % n;
-  const lo = i * per + Math.min(i, extra);
-  return [lo, lo + per + (i < extra ? 1 : 0)];
+/**
+ * Runs `share(lo, hi)` on chunks of the current job claimed from the shared counter until none
+ * are left. Claiming (instead of fixed slices) keeps every thread busy when one of them is slow
+ * or descheduled.
+ */
+export function claimChunks(ctrl: Int32Array, share: (lo: number, hi: number) => void): void {
+  const total = ctrl[Ctrl.Total], chunk = ctrl[Ctrl.Chunk];
+  for (;;) {
+    const lo = Atomics.add(ctrl, Ctrl.Next, chunk);
+    if (lo >= total) return;
+    share(lo, Math.min(total, lo + chunk));
+  }
 }

@@ -3,7 +3,7 @@
  * runs its own share, then spins until every worker has finished its share.
  */
 import { Worker } from 'node:worker_threads';
-import { Ctrl, MAX_ARGS, MAX_THREADS, slice } from './control.js';
+import { Ctrl, MAX_ARGS, MAX_THREADS, claimChunks } from './control.js';
 import type { KernelExports } from './kernels.js';
 import { runShare } from './ops.js';
 
@@ -23,7 +23,7 @@ export class ThreadPool {
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) throw new RangeError(`threads must be 1..${MAX_THREADS}`);
     const url = new URL('./worker.js', import.meta.url);
     const workers = await Promise.all(Array.from({ length: threads - 1 }, (_, i) => new Promise<Worker>((resolveWorker, reject) => {
-      const w = new Worker(url, { workerData: { module, memory, thread: i + 1, threads } });
+      const w = new Worker(url, { workerData: { module, memory, thread: i + 1 } });
       w.once('message', () => {
         w.unref(); // idle kernel threads never keep the process alive
         resolveWorker(w);
@@ -41,20 +41,25 @@ export class ThreadPool {
     for (const [i, v] of Object.entries(floatArgs)) this.ctrlF[Ctrl.Args + Number(i)] = v;
     c[Ctrl.Op] = op;
     c[Ctrl.Total] = total;
+    // About 8 chunks per thread: fine enough to balance, coarse enough to keep claims rare.
+    c[Ctrl.Chunk] = Math.max(1, Math.ceil(total / (this.threads * 8)));
+    Atomics.store(c, Ctrl.Next, 0);
     const nWorkers = this.workers.length;
     if (nWorkers > 0) {
       Atomics.store(c, Ctrl.Done, 0);
       Atomics.add(c, Ctrl.Seq, 1);
       Atomics.notify(c, Ctrl.Seq);
     }
-    const [lo, hi] = slice(total, 0, this.threads);
-    runShare(this.kernels, c, this.ctrlF, op, lo, hi, 0);
-    // Spin: shares are short. A worker that died would leave us spinning, so check the clock
-    // now and then instead of hanging.
+    claimChunks(c, (lo, hi) => runShare(this.kernels, c, this.ctrlF, op, lo, hi, 0));
+    // Spin briefly (workers finish within microseconds of us), then sleep on the counter so an
+    // oversubscribed machine is not made worse. A dead worker would leave us waiting, so the
+    // clock is checked instead of hanging.
     let spins = 0;
     const started = Date.now();
-    while (nWorkers > 0 && Atomics.load(c, Ctrl.Done) < nWorkers) {
-      if (++spins % 1_000_000 === 0 && Date.now() - started > JOB_TIMEOUT_MS) throw new Error('a kernel worker stopped answering');
+    for (let done = Atomics.load(c, Ctrl.Done); done < nWorkers; done = Atomics.load(c, Ctrl.Done)) {
+      if (++spins < 4096) continue;
+      Atomics.wait(c, Ctrl.Done, done, 1);
+      if (Date.now() - started > JOB_TIMEOUT_MS) throw new Error('a kernel worker stopped answering');
     }
     if (Atomics.exchange(c, Ctrl.Error, 0) !== 0) throw new Error('a wasm kernel failed in a worker thread');
   }

@@ -64,13 +64,25 @@ export class WasmBackend implements Backend {
   dispose(): Promise<void> { return this.pool.dispose(); }
 
   matrix(m: MatrixData): Matrix {
+    return this.matrixStack(m, 1)[0];
+  }
+
+  /** Copies the weights into wasm memory — straight from the file when the source is lazy. */
+  matrixStack(m: MatrixData, count: number): Matrix[] {
     const stride = rowBytes(m.dtype, m.cols);
-    const bytes = stride * m.rows;
-    assert(m.bytes.byteLength >= bytes, `matrix ${m.name} has too few bytes`);
+    const one = stride * m.rows, bytes = one * count;
     const addr = this.heap.alloc(bytes, `weight '${m.name}'`);
-    this.heap.u8.set(m.bytes.subarray(0, bytes), addr);
+    const dst = this.heap.u8.subarray(addr, addr + bytes);
+    if (m.bytes) {
+      assert(m.bytes.byteLength >= bytes, `matrix ${m.name} has too few bytes`);
+      dst.set(m.bytes.subarray(0, bytes));
+    } else {
+      assert(m.readInto !== undefined, `matrix ${m.name} has neither bytes nor a reader`);
+      m.readInto(dst);
+    }
     this.ensureScratch(m.cols * 4);
-    return new WasmMatrix(m.name, m.dtype, m.rows, m.cols, addr, stride);
+    return Array.from({ length: count }, (_, e) =>
+      new WasmMatrix(count === 1 ? m.name : `${m.name}[${e}]`, m.dtype, m.rows, m.cols, addr + e * one, stride));
   }
 
   /** Every thread gets its own scratch of at least `bytes` (a decoded row, attention scores). */

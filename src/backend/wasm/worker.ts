@@ -3,18 +3,19 @@
  * while a forward pass is active (a wake-up costs ~30 µs, a spin < 1 µs), sleeping otherwise.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Ctrl, slice } from './control.js';
+import { Ctrl, claimChunks } from './control.js';
 import { instantiate } from './kernels.js';
 import { runShare } from './ops.js';
 
-interface Init { module: WebAssembly.Module; memory: WebAssembly.Memory; thread: number; threads: number }
-const { module, memory, thread, threads } = workerData as Init;
+interface Init { module: WebAssembly.Module; memory: WebAssembly.Memory; thread: number }
+const { module, memory, thread } = workerData as Init;
 const kernels = instantiate(module, memory);
 const ctrl = new Int32Array(memory.buffer, 0, 256);
 const ctrlF = new Float32Array(memory.buffer, 0, 256);
-parentPort!.postMessage('ready');
-
+// Read the job counter before saying ready: a job posted right after would otherwise be mistaken
+// for one already seen, and never run.
 let seen = Atomics.load(ctrl, Ctrl.Seq);
+parentPort!.postMessage('ready');
 for (;;) {
   let seq = Atomics.load(ctrl, Ctrl.Seq);
   while (seq === seen) {
@@ -23,11 +24,12 @@ for (;;) {
   }
   seen = seq;
   if (Atomics.load(ctrl, Ctrl.Shutdown) !== 0) break;
-  const [lo, hi] = slice(ctrl[Ctrl.Total], thread, threads);
+  const op = ctrl[Ctrl.Op];
   try {
-    runShare(kernels, ctrl, ctrlF, ctrl[Ctrl.Op], lo, hi, thread);
+    claimChunks(ctrl, (lo, hi) => runShare(kernels, ctrl, ctrlF, op, lo, hi, thread));
   } catch {
     Atomics.store(ctrl, Ctrl.Error, 1);
   }
   Atomics.add(ctrl, Ctrl.Done, 1);
+  Atomics.notify(ctrl, Ctrl.Done);
 }

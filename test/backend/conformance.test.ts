@@ -1,0 +1,130 @@
+/**
+ * Every op of every backend against the reference backend, on random shapes with ragged edges
+ * (odd row counts, token counts around the 4-token tiles, key ranges of every length), for
+ * every weight type. One suite, run against each implementation (like llama.cpp's
+ * test-backend-ops).
+ */
+import { describe, it, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Backend } from '../../src/backend/backend.js';
+import { RefBackend } from '../../src/backend/ref/ref-backend.js';
+import { WasmBackend } from '../../src/backend/wasm/wasm-backend.js';
+import { ALL_DTYPES, blockSize, quantizeMatrix } from '../../src/quant/formats.js';
+import type { DType } from '../../src/io/tensor.js';
+
+let seed = 7;
+function rand(): number { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 * 2 - 1; }
+function randArray(n: number, scale = 1): Float32Array { return Float32Array.from({ length: n }, () => rand() * scale); }
+
+function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  let scale = 1e-6, d = 0;
+  for (let i = 0; i < a.length; i++) { scale = Math.max(scale, Math.abs(b[i])); d = Math.max(d, Math.abs(a[i] - b[i])); }
+  return d / scale;
+}
+
+const ref = new RefBackend();
+const candidates: { name: string; make: () => Promise<Backend & { dispose?: () => Promise<void> }> }[] = [
+  { name: 'wasm, 1 thread', make: () => WasmBackend.create({ threads: 1 }) },
+  { name: 'wasm, 2 threads', make: () => WasmBackend.create({ threads: 2 }) },
+  { name: 'wasm, 3 threads', make: () => WasmBackend.create({ threads: 3 }) },
+];
+
+for (const c of candidates) {
+  describe(`backend conformance: ${c.name} vs ref`, () => {
+    let be: Backend & { dispose?: () => Promise<void> };
+    before(async () => { be = await c.make(); });
+    after(async () => { await be.dispose?.(); });
+
+    for (const dtype of ALL_DTYPES as readonly DType[]) {
+      it(`matmul ${dtype}: ragged rows and token counts`, () => {
+        const bs = blockSize(dtype);
+        const cols = bs === 1 ? 36 : bs === 32 ? 96 : 512;
+        for (const rows of [1, 7, 33]) {
+          const w = quantizeMatrix(dtype, randArray(rows * cols, 0.5), rows, cols);
+          const data = { name: 'w', dtype, rows, cols, bytes: w };
+          const mRef = ref.matrix(data), mBe = be.matrix(data);
+          for (const T of [1, 3, 4, 5, 9]) {
+            const x = randArray(T * cols);
+            const want = new Float32Array(T * rows), got = new Float32Array(T * rows);
+            ref.matmul(x, T, mRef, want);
+            be.matmul(x, T, mBe, got);
+            const d = maxRelDiff(got, want);
+            assert.ok(d < 1e-5, `${dtype} rows ${rows} T ${T}: relative diff ${d}`);
+          }
+        }
+      });
+    }
+
+    it('matrixStack: each stacked matrix is its own slice', () => {
+      const E = 3, rows = 5, cols = 64;
+      const w = quantizeMatrix('Q8_0', randArray(E * rows * cols), E * rows, cols);
+      const stackRef = ref.matrixStack({ name: 'e', dtype: 'Q8_0', rows, cols, bytes: w }, E);
+      const stackBe = be.matrixStack({ name: 'e', dtype: 'Q8_0', rows, cols, bytes: w }, E);
+      const x = randArray(2 * cols);
+      for (let e = 0; e < E; e++) {
+        const want = new Float32Array(2 * rows), got = new Float32Array(2 * rows);
+        ref.matmul(x, 2, stackRef[e], want);
+        be.matmul(x, 2, stackBe[e], got);
+        assert.ok(maxRelDiff(got, want) < 1e-5);
+      }
+      // Different experts really differ.
+      const a = new Float32Array(2 * rows), b = new Float32Array(2 * rows);
+      be.matmul(x, 2, stackBe[0], a); be.matmul(x, 2, stackBe[1], b);
+      assert.ok(maxRelDiff(a, b) > 1e-2);
+    });
+
+    it('matrix from a reader (streamed load) equals the in-memory one', () => {
+      const rows = 9, cols = 64;
+      const w = quantizeMatrix('Q4_0', randArray(rows * cols), rows, cols);
+      const fromReader = be.matrix({ name: 'r', dtype: 'Q4_0', rows, cols, readInto: (dst) => dst.set(w) });
+      const fromBytes = be.matrix({ name: 'b', dtype: 'Q4_0', rows, cols, bytes: w });
+      const x = randArray(cols), a = new Float32Array(rows), b = new Float32Array(rows);
+      be.matmul(x, 1, fromReader, a); be.matmul(x, 1, fromBytes, b);
+      assert.deepEqual(a, b);
+    });
+
+    it('embedRows for every weight type', () => {
+      for (const dtype of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_K', 'Q6_K'] as DType[]) {
+        const rows = 11, cols = blockSize(dtype) === 256 ? 256 : 64;
+        const w = quantizeMatrix(dtype, randArray(rows * cols), rows, cols);
+        const data = { name: 'e', dtype, rows, cols, bytes: w };
+        const ids = [0, 10, 3, 3];
+        const want = new Float32Array(ids.length * cols), got = new Float32Array(ids.length * cols);
+        ref.embedRows(ref.matrix(data), ids, want);
+        be.embedRows(be.matrix(data), ids, got);
+        assert.deepEqual(got, want);
+      }
+    });
+
+    it('attention: GQA, ragged key ranges, chunk-style starts', () => {
+      for (const [H, Hkv, d] of [[4, 2, 16], [8, 8, 64], [6, 2, 8], [4, 1, 6]]) {
+        const rows = 37, T = 5;
+        const q = randArray(T * H * d), k = randArray(rows * Hkv * d), v = randArray(rows * Hkv * d);
+        const keyStart = Int32Array.from([0, 0, 5, 20, 36]);
+        const keyEnd = Int32Array.from([1, 33, 34, 36, 37]);
+        const args = { q, k, v, nTokens: T, nHeads: H, nKvHeads: Hkv, headDim: d, keyStart, keyEnd, scale: 1 / Math.sqrt(d) };
+        const want = new Float32Array(T * H * d), got = new Float32Array(T * H * d);
+        ref.attention({ ...args, out: want });
+        be.attention({ ...args, out: got });
+        assert.ok(maxRelDiff(got, want) < 1e-5, `H ${H} Hkv ${Hkv} d ${d}`);
+      }
+    });
+
+    it('rmsNorm, rope, siluMul', () => {
+      const dim = 40, rows = 3;
+      const x = randArray(rows * dim, 3), w = randArray(dim);
+      for (const weight of [w, null]) {
+        const a = new Float32Array(rows * dim), b = new Float32Array(rows * dim);
+        ref.rmsNorm(x, rows, dim, weight, 1e-5, a); be.rmsNorm(x, rows, dim, weight, 1e-5, b);
+        assert.ok(maxRelDiff(b, a) < 1e-6);
+      }
+      const freqs = Float64Array.from({ length: 8 }, (_, j) => Math.pow(10000, -j / 8));
+      const r1 = randArray(2 * 3 * 16), r2 = Float32Array.from(r1);
+      ref.rope(r1, 2, 3, 16, Int32Array.from([5, 9000]), freqs); be.rope(r2, 2, 3, 16, Int32Array.from([5, 9000]), freqs);
+      assert.ok(maxRelDiff(r2, r1) < 1e-6);
+      const g1 = randArray(50, 4), g2 = Float32Array.from(g1), u = randArray(50);
+      ref.siluMul(g1, u, 50); be.siluMul(g2, u, 50);
+      assert.ok(maxRelDiff(g2, g1) < 1e-6);
+    });
+  });
+}

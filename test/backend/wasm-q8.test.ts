@@ -1,0 +1,360 @@
+/**
+ * The integer matmul kernels of the wasm backend (asm/q8.ts) against the scalar mirror of ggml's
+ * C in src/backend/wasm/q8-reference.ts: activation quantizers byte for byte, dot products (bit
+ * for bit where the float steps are the same), the error against the exact f32 dot, and matmulQ8
+ * against per-row dots. Ends with a timing table (printed, not asserted).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DType } from '../../src/io/tensor.js';
+import { instantiate, kernelModule } from '../../src/backend/wasm/kernels.js';
+import { Q8Format, dequantizeQ8, q8FormatFor, q8RowBytes, quantizeQ8, vecDotQ8 } from '../../src/backend/wasm/q8-reference.js';
+import { blockBytes, blockSize, dequantizeRow, f16ToF32, f32ToF16, quantizeRow, rowBytes } from '../../src/quant/formats.js';
+import { gaussian, rng } from '../quant/util.js';
+
+interface Q8Kernels {
+  quantizeQ8_0(x: number, dst: number, n: number): void;
+  quantizeQ8_1(x: number, dst: number, n: number): void;
+  quantizeQ8_K(x: number, dst: number, n: number): void;
+  quantizeActivations(fmt: number, x: number, dst: number, T: number, n: number): void;
+  q8RowBytes(fmt: number, n: number): number;
+  q8FormatFor(t: number): number;
+  vecDotQ8(t: number, w: number, xq: number, n: number): number;
+  matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number): void;
+  matmul(t: number, w: number, rowBytes: number, x: number, T: number, cols: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
+}
+
+const CODE: Partial<Record<DType, number>> = { Q8_0: 3, Q4_0: 4, Q4_1: 5, Q5_0: 6, Q5_1: 7, Q4_K: 8, Q5_K: 9, Q6_K: 10 };
+const TYPES: DType[] = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
+const LEGACY = new Set<DType>(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']);
+const FORMATS = [Q8Format.Q8_0, Q8Format.Q8_1, Q8Format.Q8_K];
+const FMT_NAME = ['Q8_0', 'Q8_1', 'Q8_K'];
+
+/** The kernels on their own shared memory, with a bump allocator from 1 MiB up. */
+class Wasm {
+  readonly memory = new WebAssembly.Memory({ initial: 1024, maximum: 1024, shared: true }); // 64 MiB
+  readonly k = instantiate(kernelModule(), this.memory) as unknown as Q8Kernels;
+  private top = 1 << 20;
+  get u8(): Uint8Array { return new Uint8Array(this.memory.buffer); }
+  get f32(): Float32Array { return new Float32Array(this.memory.buffer); }
+  reset(): void { this.top = 1 << 20; }
+  alloc(bytes: number): number {
+    const a = (this.top + 15) & ~15;
+    this.top = a + bytes;
+    assert.ok(this.top <= this.memory.buffer.byteLength, 'test memory exhausted');
+    return a;
+  }
+  putBytes(b: Uint8Array): number { const a = this.alloc(b.length); this.u8.set(b, a); return a; }
+  putF32(x: Float32Array): number { const a = this.alloc(x.length * 4); this.f32.set(x, a >>> 2); return a; }
+  bytes(addr: number, n: number): Uint8Array { return this.u8.slice(addr, addr + n); }
+}
+
+const wasm = new Wasm();
+
+/** Activations with a zero block, a block holding one huge value, and ±ties of the Q8_0 grid. */
+function activations(n: number, seed: number, special = true): Float32Array {
+  const x = gaussian(n, 1, seed);
+  if (!special) return x;
+  if (n >= 64) x.fill(0, 32, 64); // a zero Q8_0 / Q8_1 block
+  if (n >= 512) x.fill(0, 256, 512); // a zero Q8_K block
+  x[n === 32 ? 25 : n === 64 ? 20 : 150] = 1e4; // one huge value (outside the zero blocks)
+  if (n >= 128) {
+    // A block whose scale is exactly 1 (amax 127): x·id lands on .5 ties, which roundf takes away
+    // from zero and Q8_K's nearest_int takes to even.
+    const b = 64;
+    x[b] = 127;
+    for (let j = 1; j < 32; j++) x[b + j] = (j % 2 ? 1 : -1) * (j + 0.5);
+  }
+  return x;
+}
+
+/** A Q8_K block whose first maximal element is negative and a later one of equal size positive. */
+function signedMaxBlock(seed: number): Float32Array {
+  const x = gaussian(256, 1, seed);
+  x[10] = -6.5;
+  x[200] = 6.5;
+  return x;
+}
+
+/** A weight row: gaussian values through ggml's quantizer, or raw random bytes with sane scales. */
+function weightRow(dtype: DType, n: number, seed: number, raw: boolean): Uint8Array {
+  if (!raw) {
+    const out = new Uint8Array(rowBytes(dtype, n));
+    quantizeRow(dtype, gaussian(n, 0.05, seed), 0, n, out, 0);
+    return out;
+  }
+  const r = rng(seed);
+  const out = Uint8Array.from({ length: rowBytes(dtype, n) }, () => Math.floor(r() * 256));
+  const bb = blockBytes(dtype);
+  const putF16 = (o: number, v: number) => { const h = f32ToF16(v); out[o] = h & 0xff; out[o + 1] = h >>> 8; };
+  for (let o = 0; o < out.length; o += bb) {
+    const scale = () => (r() - 0.5) * 0.02;
+    if (dtype === 'Q6_K') putF16(o + 208, scale());
+    else putF16(o, scale());
+    if (dtype === 'Q4_1' || dtype === 'Q5_1' || dtype === 'Q4_K' || dtype === 'Q5_K') putF16(o + 2, scale());
+  }
+  return out;
+}
+
+function lengths(dtype: DType): number[] {
+  return LEGACY.has(dtype) ? [32, 64, 256, 512, 2048] : [256, 512, 2048];
+}
+
+function wasmQuantize(fmt: number, x: Float32Array): Uint8Array {
+  const n = x.length, rb = q8RowBytes(fmt as Q8Format, n);
+  const xa = wasm.putF32(x), qa = wasm.alloc(rb);
+  if (fmt === 0) wasm.k.quantizeQ8_0(xa, qa, n);
+  else if (fmt === 1) wasm.k.quantizeQ8_1(xa, qa, n);
+  else wasm.k.quantizeQ8_K(xa, qa, n);
+  return wasm.bytes(qa, rb);
+}
+
+function wasmDot(dtype: DType, w: Uint8Array, xq: Uint8Array, n: number): number {
+  const wa = wasm.putBytes(w), xa = wasm.putBytes(xq);
+  return wasm.k.vecDotQ8(CODE[dtype]!, wa, xa, n);
+}
+
+function firstDiff(a: Uint8Array, b: Uint8Array): string {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `first difference at byte ${i}: ${a[i]} vs ${b[i]}`;
+  return 'lengths differ';
+}
+
+describe('wasm q8: activation quantizers', () => {
+  it('match quantize_row_q8_0/q8_1/q8_K_ref byte for byte', () => {
+    let checked = 0;
+    for (const fmt of FORMATS) {
+      const ns = fmt === Q8Format.Q8_K ? [256, 512, 2048] : [32, 64, 256, 512, 2048];
+      for (const n of ns) {
+        for (let seed = 1; seed <= 4; seed++) {
+          wasm.reset();
+          const x = activations(n, seed * 31 + n, seed !== 4);
+          const ref = quantizeQ8(fmt, x, 0, n);
+          const got = wasmQuantize(fmt, x);
+          assert.ok(ref.length === got.length && ref.every((v, i) => v === got[i]), `${FMT_NAME[fmt]} n=${n} seed=${seed}: ${firstDiff(got, ref)}`);
+          checked++;
+        }
+      }
+    }
+    // The sign of Q8_K's max: the first element of largest magnitude decides it.
+    wasm.reset();
+    const x = signedMaxBlock(7);
+    const ref = quantizeQ8(Q8Format.Q8_K, x, 0, 256), got = wasmQuantize(Q8Format.Q8_K, x);
+    assert.deepEqual(got, ref);
+    assert.equal(new DataView(ref.buffer).getFloat32(0, true) > 0, true, 'd = 1/iscale = −max/127 is positive for a negative max');
+    assert.ok(checked > 40);
+  });
+
+  it('round .5 ties as ggml does (roundf for Q8_0/Q8_1, to even for Q8_K)', () => {
+    wasm.reset();
+    const x = new Float32Array(256);
+    x[0] = 127; x[1] = 2.5; x[2] = -2.5; x[3] = 3.5; x[4] = 0.5;
+    const q0 = wasmQuantize(Q8Format.Q8_0, x);
+    assert.deepEqual([...new Int8Array(q0.buffer, 2, 5)], [127, 3, -3, 4, 1]);
+    const qk = wasmQuantize(Q8Format.Q8_K, x); // iscale = −1
+    assert.deepEqual([...new Int8Array(qk.buffer, 4, 5)], [-127, -2, 2, -4, 0]);
+  });
+
+  it('quantizeActivations writes T rows q8RowBytes apart; q8RowBytes/q8FormatFor agree with the reference', () => {
+    for (const fmt of FORMATS) {
+      for (const n of [256, 2048]) {
+        assert.equal(wasm.k.q8RowBytes(fmt, n), q8RowBytes(fmt, n));
+        wasm.reset();
+        const T = 3, rb = q8RowBytes(fmt, n);
+        const x = new Float32Array(T * n);
+        for (let t = 0; t < T; t++) x.set(activations(n, 100 + t), t * n);
+        const xa = wasm.putF32(x), qa = wasm.alloc(T * rb);
+        wasm.k.quantizeActivations(fmt, xa, qa, T, n);
+        for (let t = 0; t < T; t++) assert.deepEqual(wasm.bytes(qa + t * rb, rb), quantizeQ8(fmt, x, t * n, n), `${FMT_NAME[fmt]} row ${t}`);
+      }
+    }
+    for (const dtype of TYPES) assert.equal(wasm.k.q8FormatFor(CODE[dtype]!), q8FormatFor(dtype), dtype);
+    assert.equal(wasm.k.q8FormatFor(0), -1);
+  });
+});
+
+describe('wasm q8: dot products', () => {
+  it('equal the ggml generic dot (legacy types bit for bit, K-quants to 1e-5)', () => {
+    let worstK = 0;
+    for (const dtype of TYPES) {
+      const fmt = q8FormatFor(dtype)!;
+      for (const n of lengths(dtype)) {
+        for (let seed = 1; seed <= 4; seed++) {
+          wasm.reset();
+          const w = weightRow(dtype, n, seed * 7 + n, seed % 2 === 0);
+          const xq = quantizeQ8(fmt, activations(n, seed * 13 + n, seed !== 3), 0, n);
+          const ref = vecDotQ8(dtype, w, 0, xq, 0, n);
+          const got = wasmDot(dtype, w, xq, n);
+          if (LEGACY.has(dtype)) {
+            assert.equal(got, ref, `${dtype} n=${n} seed=${seed}`);
+          } else {
+            // ggml keeps 8 float partial sums per row; the kernel scales each super-block's exact
+            // integer sum once. Compare against the size of the terms, not of their sum.
+            const mag = dotMagnitude(dtype, w, fmt, xq, n);
+            const err = Math.abs(got - ref);
+            worstK = Math.max(worstK, err / Math.max(Math.abs(ref), mag));
+            assert.ok(err <= 1e-5 * Math.max(Math.abs(ref), mag), `${dtype} n=${n} seed=${seed}: ${got} vs ${ref}`);
+          }
+        }
+      }
+    }
+    console.log(`  K-quant dots: worst |wasm − ggml generic| / max(|dot|, Σ|w·x|) = ${worstK.toExponential(2)}`);
+  });
+
+  it('K-quant integer sums are exact: equal bit for bit when every float step is exact', () => {
+    // Power-of-two scales and small activations keep every partial sum an exactly representable
+    // float, so any difference would be in the integer parts.
+    for (const dtype of ['Q4_K', 'Q5_K', 'Q6_K'] as DType[]) {
+      for (const n of [256, 512, 1024]) {
+        for (let seed = 1; seed <= 3; seed++) {
+          wasm.reset();
+          const r = rng(seed * 1000 + n);
+          const w = Uint8Array.from({ length: rowBytes(dtype, n) }, () => Math.floor(r() * 256));
+          const bb = blockBytes(dtype);
+          for (let o = 0; o < w.length; o += bb) {
+            if (dtype === 'Q6_K') { w[o + 208] = 0x00; w[o + 209] = 0x38; } // d = 0.5
+            else { w[o] = 0x00; w[o + 1] = 0x3c; w[o + 2] = 0x00; w[o + 3] = 0x34; } // d = 1, dmin = 0.25
+          }
+          const xq = new Uint8Array(q8RowBytes(Q8Format.Q8_K, n));
+          const view = new DataView(xq.buffer);
+          for (let b = 0; b < n / 256; b++) {
+            const o = b * 292;
+            view.setFloat32(o, b % 2 ? 0.125 : 2, true);
+            for (let g = 0; g < 16; g++) {
+              let s = 0;
+              for (let j = 0; j < 16; j++) { const q = Math.floor(r() * 7) - 3; xq[o + 4 + 16 * g + j] = q & 0xff; s += q; }
+              view.setInt16(o + 260 + 2 * g, s, true);
+            }
+          }
+          assert.equal(wasmDot(dtype, w, xq, n), vecDotQ8(dtype, w, 0, xq, 0, n), `${dtype} n=${n} seed=${seed}`);
+        }
+      }
+    }
+  });
+
+  it('approximate the exact f32 dot within the activation rounding', () => {
+    const worst: string[] = [];
+    for (const dtype of TYPES) {
+      const fmt = q8FormatFor(dtype)!;
+      let worstRel = 0;
+      for (const n of lengths(dtype)) {
+        for (let seed = 1; seed <= 4; seed++) {
+          wasm.reset();
+          const special = seed > 2;
+          const w = weightRow(dtype, n, seed * 5 + n, seed % 2 === 0);
+          const x = activations(n, seed * 17 + n, special);
+          const xq = quantizeQ8(fmt, x, 0, n);
+          const got = wasmDot(dtype, w, xq, n);
+          const wf = new Float32Array(n);
+          dequantizeRow(dtype, w, 0, wf, 0, n);
+          const xh = dequantizeQ8(fmt, xq, 0, n);
+          let exact = 0, bound = 0, mag = 0;
+          for (let i = 0; i < n; i++) {
+            exact += wf[i] * x[i];
+            bound += Math.abs(wf[i]) * Math.abs(xh[i] - x[i]);
+            mag += Math.abs(wf[i] * x[i]);
+          }
+          // Q4_1/Q5_1 take the mins' term from s = f16(d·Σq), rounded separately from d.
+          if (fmt === Q8Format.Q8_1) {
+            for (let b = 0; b < n / 32; b++) {
+              const d = f16ToF32(xq[b * 36] | (xq[b * 36 + 1] << 8)), s = f16ToF32(xq[b * 36 + 2] | (xq[b * 36 + 3] << 8));
+              let sq = 0;
+              for (let j = 0; j < 32; j++) sq += (xq[b * 36 + 4 + j] << 24) >> 24;
+              const m = f16ToF32(w[b * blockBytes(dtype) + 2] | (w[b * blockBytes(dtype) + 3] << 8));
+              bound += Math.abs(m) * Math.abs(s - d * sq);
+            }
+          }
+          const err = Math.abs(got - exact);
+          assert.ok(err <= bound * 1.0001 + 2e-6 * mag + 1e-30, `${dtype} n=${n} seed=${seed}: |${got} − ${exact}| = ${err} > bound ${bound}`);
+          if (!special) {
+            // Plain gaussian activations: the integer path is within 1% of Σ|w·x|.
+            worstRel = Math.max(worstRel, err / mag);
+            assert.ok(err <= 1e-2 * mag, `${dtype} n=${n} seed=${seed}: relative error ${err / mag}`);
+          }
+        }
+      }
+      worst.push(`${dtype} ${worstRel.toExponential(1)}`);
+    }
+    console.log(`  worst |q8 dot − f32 dot| / Σ|w·x| (gaussian activations): ${worst.join(', ')}`);
+  });
+});
+
+/** Σ |w_i · x̂_i| over the row (the size of the terms a dot adds up). */
+function dotMagnitude(dtype: DType, w: Uint8Array, fmt: Q8Format, xq: Uint8Array, n: number): number {
+  const wf = new Float32Array(n);
+  dequantizeRow(dtype, w, 0, wf, 0, n);
+  const xh = dequantizeQ8(fmt, xq, 0, n);
+  let s = 0;
+  for (let i = 0; i < n; i++) s += Math.abs(wf[i] * xh[i]);
+  return s;
+}
+
+describe('wasm q8: matmulQ8', () => {
+  it('equals vecDotQ8 per row for T = 1, 3, 4, 7 on a row range not starting at 0', () => {
+    for (const dtype of TYPES) {
+      const fmt = q8FormatFor(dtype)!;
+      const t = CODE[dtype]!;
+      for (const n of LEGACY.has(dtype) ? [64, 512] : [256, 512]) {
+        const rows = 9, rb = rowBytes(dtype, n), xrb = q8RowBytes(fmt, n);
+        for (const T of [1, 3, 4, 7]) {
+          wasm.reset();
+          const w = new Uint8Array(rows * rb);
+          for (let r = 0; r < rows; r++) w.set(weightRow(dtype, n, 50 + r, r % 2 === 1), r * rb);
+          const x = new Float32Array(T * n);
+          for (let k = 0; k < T; k++) x.set(activations(n, 70 + k, k % 2 === 0), k * n);
+          const wa = wasm.putBytes(w), xa = wasm.putF32(x), qa = wasm.alloc(T * xrb), oa = wasm.alloc(T * rows * 4);
+          wasm.k.quantizeActivations(fmt, xa, qa, T, n);
+          wasm.f32.fill(NaN, oa >>> 2, (oa >>> 2) + T * rows);
+          const r0 = 2, r1 = 7;
+          wasm.k.matmulQ8(t, wa, rb, qa, xrb, T, oa, rows, r0, r1, n);
+          const out = wasm.f32.slice(oa >>> 2, (oa >>> 2) + T * rows);
+          for (let k = 0; k < T; k++) {
+            for (let r = 0; r < rows; r++) {
+              const v = out[k * rows + r];
+              if (r < r0 || r >= r1) { assert.ok(Number.isNaN(v), `${dtype} T=${T}: row ${r} outside the range was written`); continue; }
+              const single = wasm.k.vecDotQ8(t, wa + r * rb, qa + k * xrb, n);
+              assert.equal(v, single, `${dtype} n=${n} T=${T} token ${k} row ${r}`);
+              const ref = vecDotQ8(dtype, w, r * rb, wasm.bytes(qa + k * xrb, xrb), 0, n);
+              if (LEGACY.has(dtype)) assert.equal(v, ref, `${dtype} n=${n} T=${T} token ${k} row ${r} vs reference`);
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('wasm q8: timing (printed, not asserted)', () => {
+  it('GB/s of weight bytes, 2048 rows × 8192 columns, T = 1, one thread: integer path vs dequantize-to-f32', () => {
+    const rows = 2048, n = 8192, reps = 5;
+    const lines: string[] = [];
+    const x = gaussian(n, 1, 99);
+    for (const dtype of TYPES) {
+      wasm.reset();
+      const t = CODE[dtype]!, fmt = q8FormatFor(dtype)!;
+      const rb = rowBytes(dtype, n), xrb = q8RowBytes(fmt, n);
+      const distinct = Array.from({ length: 16 }, (_, r) => weightRow(dtype, n, 900 + r, false));
+      const wa = wasm.alloc(rows * rb);
+      for (let r = 0; r < rows; r++) wasm.u8.set(distinct[r % 16], wa + r * rb); // 16 distinct rows, cycled
+      const xa = wasm.putF32(x), qa = wasm.alloc(xrb), oa = wasm.alloc(rows * 4), ob = wasm.alloc(rows * 4), scratch = wasm.alloc(n * 4);
+      let bestF32 = Infinity, bestQ8 = Infinity;
+      for (let i = 0; i < reps; i++) {
+        let t0 = performance.now();
+        wasm.k.matmul(t, wa, rb, xa, 1, n, oa, rows, 0, rows, scratch);
+        bestF32 = Math.min(bestF32, performance.now() - t0);
+        t0 = performance.now();
+        wasm.k.quantizeActivations(fmt, xa, qa, 1, n);
+        wasm.k.matmulQ8(t, wa, rb, qa, xrb, 1, ob, rows, 0, rows, n);
+        bestQ8 = Math.min(bestQ8, performance.now() - t0);
+      }
+      // Sanity: both paths compute the same product up to the activation rounding.
+      const a = wasm.f32.slice(oa >>> 2, (oa >>> 2) + rows), b = wasm.f32.slice(ob >>> 2, (ob >>> 2) + rows);
+      let num = 0, den = 0;
+      for (let r = 0; r < rows; r++) { num += (a[r] - b[r]) ** 2; den += a[r] ** 2; }
+      const bytes = rows * rb;
+      const gbs = (ms: number) => (bytes / (ms / 1000) / 1e9).toFixed(2);
+      lines.push(`  ${dtype.padEnd(5)} ${(bytes / 2 ** 20).toFixed(1).padStart(6)} MiB   f32 ${gbs(bestF32).padStart(6)} GB/s (${bestF32.toFixed(2).padStart(6)} ms)   q8 ${gbs(bestQ8).padStart(6)} GB/s (${bestQ8.toFixed(2).padStart(6)} ms)   ×${(bestF32 / bestQ8).toFixed(2)}   rms rel diff ${Math.sqrt(num / den).toExponential(1)}`);
+      assert.ok(Number.isFinite(num / den));
+    }
+    console.log(`  weight bytes / time, best of ${reps}:\n${lines.join('\n')}`);
+  });
+});
