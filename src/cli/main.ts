@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `llama4` command line: one file per command, registered here. */
 import { Command } from 'commander';
+import { registerBench } from './bench.js';
 import { registerChat } from './chat.js';
 import { registerGenerate } from './generate.js';
 import { registerLogits } from './logits.js';
@@ -21,5 +22,6 @@ registerChat(program);
 registerGenerate(program);
 registerLogits(program);
 registerTokenize(program);
+registerBench(program);
 
 await program.parseAsync(process.argv);
