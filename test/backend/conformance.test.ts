@@ -24,9 +24,9 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
 
 const ref = new RefBackend();
 const candidates: { name: string; make: () => Promise<Backend & { dispose?: () => Promise<void> }> }[] = [
-  { name: 'wasm, 1 thread', make: () => WasmBackend.create({ threads: 1 }) },
-  { name: 'wasm, 2 threads', make: () => WasmBackend.create({ threads: 2 }) },
-  { name: 'wasm, 3 threads', make: () => WasmBackend.create({ threads: 3 }) },
+  { name: 'wasm, 1 thread', make: () => WasmBackend.create({ threads: 1, precision: 'exact' }) },
+  { name: 'wasm, 2 threads', make: () => WasmBackend.create({ threads: 2, precision: 'exact' }) },
+  { name: 'wasm, 3 threads', make: () => WasmBackend.create({ threads: 3, precision: 'exact' }) },
 ];
 
 for (const c of candidates) {

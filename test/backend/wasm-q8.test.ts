@@ -231,6 +231,42 @@ describe('wasm q8: dot products', () => {
     }
   });
 
+  it('decode every kind of f16 scale exactly: subnormal, zero, negative, inf (and subnormal activation scales)', () => {
+    // The kernels convert f16 without f32 denormal arithmetic; these patterns take the slow lanes.
+    const patterns = [0x0001, 0x03ff, 0x8200, 0x0000, 0x8000, 0x0400, 0x3c00, 0xbc00, 0x7bff, 0x7c00, 0xfc00];
+    for (const dtype of TYPES) {
+      const fmt = q8FormatFor(dtype)!;
+      for (const n of LEGACY.has(dtype) ? [32, 256] : [256, 512]) {
+        for (let seed = 1; seed <= 6; seed++) {
+          wasm.reset();
+          const r = rng(seed * 31 + n);
+          const w = weightRow(dtype, n, seed + n, true);
+          const bb = blockBytes(dtype);
+          const pick = () => patterns[Math.floor(r() * patterns.length)];
+          for (let o = 0; o < w.length; o += bb) {
+            const at = dtype === 'Q6_K' ? [o + 208] : dtype === 'Q4_1' || dtype === 'Q5_1' || dtype === 'Q4_K' || dtype === 'Q5_K' ? [o, o + 2] : [o];
+            for (const p of at) if (seed > 1 || r() < 0.7) { const h = pick(); w[p] = h & 0xff; w[p + 1] = h >>> 8; }
+          }
+          const x = activations(n, seed, false).map((v, i) => v * (i % 64 < 32 ? 1e-4 : 1)); // tiny blocks: subnormal f16 d
+          const xq = quantizeQ8(fmt, x, 0, n);
+          if (dtype === 'Q8_0') {
+            // the Q8_0 weight format is the Q8_0 activation format: quantize the tiny activations as weights too
+            w.set(quantizeQ8(Q8Format.Q8_0, x.map((v) => v * 0.5), 0, n));
+          }
+          const ref = vecDotQ8(dtype, w, 0, xq, 0, n);
+          const got = wasmDot(dtype, w, xq, n);
+          if (LEGACY.has(dtype)) assert.equal(got, ref, `${dtype} n=${n} seed=${seed}`);
+          // An inf scale: ggml's eight float partial sums may meet inf·0 (NaN) where one scaled integer sum gives ±inf.
+          else if (!Number.isFinite(ref)) assert.ok(!Number.isFinite(got), `${dtype} n=${n} seed=${seed}: ${got} vs ${ref}`);
+          else assert.ok(Math.abs(got - ref) <= 1e-5 * Math.max(Math.abs(ref), dotMagnitude(dtype, w, fmt, xq, n)), `${dtype} n=${n} seed=${seed}: ${got} vs ${ref}`);
+        }
+      }
+    }
+    // Tiny activations do give subnormal f16 scales (the case this test is about).
+    const q = quantizeQ8(Q8Format.Q8_0, activations(32, 3, false).map((v) => v * 1e-4), 0, 32);
+    assert.ok((q[1] & 0x7c) === 0 && (q[0] | q[1]) !== 0, 'expected a subnormal f16 d');
+  });
+
   it('approximate the exact f32 dot within the activation rounding', () => {
     const worst: string[] = [];
     for (const dtype of TYPES) {

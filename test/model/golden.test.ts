@@ -49,7 +49,7 @@ function check(m: LoadedModel, model: FixtureModel, goldenFile: string, label: s
 /** The same goldens for every backend: the reference and the wasm kernels (2 threads). */
 const BACKENDS: { name: string; make: () => Promise<Backend> }[] = [
   { name: 'ref', make: async () => new RefBackend() },
-  { name: 'wasm', make: () => WasmBackend.create({ threads: 2 }) },
+  { name: 'wasm', make: () => WasmBackend.create({ threads: 2, precision: 'exact' }) },
 ];
 
 for (const { name: backendName, make } of BACKENDS) {

@@ -32,6 +32,7 @@ export const MAX_ARGS = 24;
 export const enum Op {
   Matmul = 1,
   Attention = 2,
+  MatmulQ8 = 3,
 }
 
 /**

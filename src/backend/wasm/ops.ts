@@ -15,6 +15,10 @@ export function runShare(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array
       // dtype, w, rowBytes, x, T, cols, out, rows
       k.matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), lo, hi, scratch);
       return;
+    case Op.MatmulQ8:
+      // dtype, w, rowBytes, xq, xqRowBytes, T, out, rows, cols
+      k.matmulQ8(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), lo, hi, a(8));
+      return;
     case Op.Attention:
       // q, k, v, out, H, Hkv, d, keyStart, keyEnd, scale(f32)
       k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), ctrlF[Ctrl.Args + 9], lo, hi, scratch);

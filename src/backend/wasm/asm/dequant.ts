@@ -2,6 +2,8 @@
 // Layouts follow ggml (little-endian); see src/quant/ for the TypeScript versions they are
 // tested against. Type codes match src/backend/wasm/dtype-codes.ts.
 
+import { f16, f16x4 } from './f16';
+
 export const T_F32: i32 = 0;
 export const T_F16: i32 = 1;
 export const T_BF16: i32 = 2;
@@ -14,15 +16,6 @@ export const T_Q4_K: i32 = 8;
 export const T_Q5_K: i32 = 9;
 export const T_Q6_K: i32 = 10;
 
-// f16 → f32 without a table: shift exponent+mantissa into place and rescale by 2^112, which
-// also turns f16 subnormals into the right f32 values (wasm never flushes denormals).
-@inline export function f16(h: u32): f32 {
-  const em = (h & 0x7fff) << 13;
-  let f = reinterpret<f32>(em) * reinterpret<f32>(0x77800000);
-  if ((h & 0x7c00) == 0x7c00) f = reinterpret<f32>(em | 0x7f800000); // inf / nan
-  return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16));
-}
-
 /** 8 f16 values (i16x8 lanes) → two f32x4 halves written to dst and dst+16. */
 @inline function f16x8(src: usize, dst: usize): void {
   const h = v128.load(src);
@@ -31,14 +24,6 @@ export const T_Q6_K: i32 = 10;
   v128.store(dst, f16x4(lo));
   v128.store(dst + 16, f16x4(hi));
 }
-@inline function f16x4(h: v128): v128 {
-  const em = v128.shl<i32>(v128.and(h, i32x4.splat(0x7fff)), 13);
-  let f = f32x4.mul(em, f32x4.splat(reinterpret<f32>(0x77800000)));
-  const isInf = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
-  f = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), f, isInf);
-  return v128.or(f, v128.shl<i32>(v128.and(h, i32x4.splat(0x8000)), 16));
-}
-
 /** Elements per block of each type. */
 export function blockElems(t: i32): i32 {
   if (t <= T_BF16) return 1;

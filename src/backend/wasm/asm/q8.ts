@@ -4,14 +4,17 @@
 // block scales in f32 at the end of each block. src/backend/wasm/q8-reference.ts is the scalar
 // version the tests compare against.
 //
-// Integer products use i16 lanes: weight quants are widened (v128.load8x8_u / _s, nibbles split
-// with v128.and / i16x8.shr_u), activations with v128.load8x8_s, and i32x4.dot_i16x8_s sums pairs
-// into i32 lanes; every integer sum is exact. For the legacy 32-element types the per-block float
-// arithmetic follows ggml's generic C expression by expression, so those dots are bit-identical to
-// it; for the K-quants the integer sum of a super-block is scaled once (ggml keeps eight float
-// partial sums), which differs only in f32 rounding.
+// Integer products use i16 lanes: weight quants are widened (v128.load8x8_u / _s, or unpacked as
+// bytes with v128.and / i16x8 shifts and widened with i16x8.extend_*), activations with
+// v128.load8x8_s, and i32x4.dot_i16x8_s sums pairs into i32 lanes; every integer sum is exact
+// (|q_w·q_a| < 2^15, block sums < 2^31). No relaxed SIMD. For the legacy 32-element types the
+// per-block float arithmetic follows ggml's generic C expression by expression (four blocks'
+// integer sums are transposed into one vector, their terms added to sumf in block order), so
+// those dots are bit-identical to it; for the K-quants the exact integer sum of a super-block is
+// scaled once (ggml keeps eight float partial sums per row), which differs only in f32 rounding.
 
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
+import { f16, f16x4 } from './f16';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
 export const FMT_Q8_0: i32 = 0;
@@ -62,29 +65,6 @@ export const FMT_Q8_K: i32 = 2;
   const big = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), f32x4.splat(0.5));
   const one = v128.or(f32x4.splat(1.0), v128.and(v, i32x4.splat(0x80000000)));
   return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(one, big)));
-}
-
-// f16 → f32, exact for every pattern, without ever computing on an f32 denormal: f16
-// subnormals (common for K-quant super-block scales, |d| < 6.1e-5) are built as the normal
-// 2^-14·(1 + m/1024) and then 2^-14 is subtracted. (Scaling the f32 denormal m·2^-134 by 2^112
-// would be one multiply, but x86 takes a microcode assist of ~100 cycles for a denormal operand.)
-@inline function f16(h: u32): f32 {
-  const e = h & 0x7c00;
-  let bits = ((h & 0x7fff) << 13) + 0x38000000; // rebias the exponent 15 → 127
-  if (e == 0x7c00) bits += 0x38000000; // inf / NaN: exponent all ones
-  let f = reinterpret<f32>(bits);
-  if (e == 0) f = reinterpret<f32>(bits + 0x800000) - reinterpret<f32>(0x38800000);
-  return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16));
-}
-
-/** Four f16 values (u16 in the low half of each i32 lane) → f32x4, as f16() does. */
-@inline function f16x4(h: v128): v128 {
-  const e = v128.and(h, i32x4.splat(0x7c00));
-  let bits = i32x4.add(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), i32x4.splat(0x38000000));
-  bits = i32x4.add(bits, v128.and(i32x4.eq(e, i32x4.splat(0x7c00)), i32x4.splat(0x38000000)));
-  const sub = f32x4.sub(i32x4.add(bits, i32x4.splat(0x800000)), f32x4.splat(reinterpret<f32>(0x38800000)));
-  const f = v128.bitselect(sub, bits, i32x4.eq(e, i32x4.splat(0)));
-  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
 /** The f16 at p, p + s, p + 2s, p + 3s as f32x4. */
@@ -250,18 +230,8 @@ export function quantizeActivations(fmt: i32, x: usize, dst: usize, T: i32, n: i
 // activation blocks xq, xq + xs, … → [Σ token 0, Σ token 1, Σ token 2, Σ token 3].
 
 const LOW4 = i16x8.splat(0x0f);
+const M0F = i8x16.splat(0x0f);
 const EIGHT = i16x8.splat(8);
-const BITS_LO = i16x8(1, 2, 4, 8, 16, 32, 64, 128);
-const BITS_HI = i16x8(256, 512, 1024, 2048, 4096, 8192, 16384, -32768);
-
-/** Fifth bits of a Q5_0 block as i16 lanes: 0 where set, −16 where clear (so nib | it = q − 16). */
-@inline function q5Off(h: v128, bits: v128): v128 {
-  return v128.and(i16x8.eq(v128.and(h, bits), i16x8.splat(0)), i16x8.splat(-16));
-}
-/** Fifth bits of a Q5_1 block: 16 where set, 0 where clear. */
-@inline function q5Hi(h: v128, bits: v128): v128 {
-  return v128.andnot(i16x8.splat(16), i16x8.eq(v128.and(h, bits), i16x8.splat(0)));
-}
 
 @inline function dot32x4(w0: v128, w1: v128, w2: v128, w3: v128, xq: usize, xs: usize): v128 {
   return hsum4(dot32(w0, w1, w2, w3, xq), dot32(w0, w1, w2, w3, xq + xs), dot32(w0, w1, w2, w3, xq + 2 * xs), dot32(w0, w1, w2, w3, xq + 3 * xs));
@@ -294,34 +264,44 @@ const BITS_HI = i16x8(256, 512, 1024, 2048, 4096, 8192, 16384, -32768);
   return dot32x4(v128.and(a, LOW4), v128.and(c, LOW4), i16x8.shr_u(a, 4), i16x8.shr_u(c, 4), xq, xs);
 }
 
+const BITS8 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+
+/** qh bits 0–15 (lo) or 16–31 (hi) spread to 16 bytes: 0xFF where the bit is clear, 0 where set. */
+@inline function q5ClearLo(qh: v128): v128 {
+  return i8x16.eq(v128.and(i8x16.shuffle(qh, qh, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), BITS8), i8x16.splat(0));
+}
+@inline function q5ClearHi(qh: v128): v128 {
+  return i8x16.eq(v128.and(i8x16.shuffle(qh, qh, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3), BITS8), i8x16.splat(0));
+}
+
 @inline function sumQ5_0(wb: usize, xq: usize): v128 {
-  const qh = load<u32>(wb, 2);
-  const hl = i16x8.splat(<i16>qh), hh = i16x8.splat(<i16>(qh >> 16));
-  const a = v128.load8x8_u(wb, 6), c = v128.load8x8_u(wb, 14);
-  return dot32(v128.or(v128.and(a, LOW4), q5Off(hl, BITS_LO)), v128.or(v128.and(c, LOW4), q5Off(hl, BITS_HI)),
-    v128.or(i16x8.shr_u(a, 4), q5Off(hh, BITS_LO)), v128.or(i16x8.shr_u(c, 4), q5Off(hh, BITS_HI)), xq);
+  const qh = v128.load32_zero(wb, 2), q = v128.load(wb, 6);
+  const f0 = i8x16.splat(-16);
+  const lo = v128.or(v128.and(q, M0F), v128.and(q5ClearLo(qh), f0)); // nib | 0xF0 = nib − 16
+  const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.and(q5ClearHi(qh), f0));
+  return dot32(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo), i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), xq);
 }
 @inline function sum4Q5_0(wb: usize, xq: usize, xs: usize): v128 {
-  const qh = load<u32>(wb, 2);
-  const hl = i16x8.splat(<i16>qh), hh = i16x8.splat(<i16>(qh >> 16));
-  const a = v128.load8x8_u(wb, 6), c = v128.load8x8_u(wb, 14);
-  return dot32x4(v128.or(v128.and(a, LOW4), q5Off(hl, BITS_LO)), v128.or(v128.and(c, LOW4), q5Off(hl, BITS_HI)),
-    v128.or(i16x8.shr_u(a, 4), q5Off(hh, BITS_LO)), v128.or(i16x8.shr_u(c, 4), q5Off(hh, BITS_HI)), xq, xs);
+  const qh = v128.load32_zero(wb, 2), q = v128.load(wb, 6);
+  const f0 = i8x16.splat(-16);
+  const lo = v128.or(v128.and(q, M0F), v128.and(q5ClearLo(qh), f0));
+  const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.and(q5ClearHi(qh), f0));
+  return dot32x4(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo), i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), xq, xs);
 }
 
 @inline function sumQ5_1(wb: usize, xq: usize): v128 {
-  const qh = load<u32>(wb, 4);
-  const hl = i16x8.splat(<i16>qh), hh = i16x8.splat(<i16>(qh >> 16));
-  const a = v128.load8x8_u(wb, 8), c = v128.load8x8_u(wb, 16);
-  return dot32(v128.or(v128.and(a, LOW4), q5Hi(hl, BITS_LO)), v128.or(v128.and(c, LOW4), q5Hi(hl, BITS_HI)),
-    v128.or(i16x8.shr_u(a, 4), q5Hi(hh, BITS_LO)), v128.or(i16x8.shr_u(c, 4), q5Hi(hh, BITS_HI)), xq);
+  const qh = v128.load32_zero(wb, 4), q = v128.load(wb, 8);
+  const b4 = i8x16.splat(0x10);
+  const lo = v128.or(v128.and(q, M0F), v128.andnot(b4, q5ClearLo(qh))); // nib | 16 where the bit is set
+  const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.andnot(b4, q5ClearHi(qh)));
+  return dot32(i16x8.extend_low_i8x16_u(lo), i16x8.extend_high_i8x16_u(lo), i16x8.extend_low_i8x16_u(hi), i16x8.extend_high_i8x16_u(hi), xq);
 }
 @inline function sum4Q5_1(wb: usize, xq: usize, xs: usize): v128 {
-  const qh = load<u32>(wb, 4);
-  const hl = i16x8.splat(<i16>qh), hh = i16x8.splat(<i16>(qh >> 16));
-  const a = v128.load8x8_u(wb, 8), c = v128.load8x8_u(wb, 16);
-  return dot32x4(v128.or(v128.and(a, LOW4), q5Hi(hl, BITS_LO)), v128.or(v128.and(c, LOW4), q5Hi(hl, BITS_HI)),
-    v128.or(i16x8.shr_u(a, 4), q5Hi(hh, BITS_LO)), v128.or(i16x8.shr_u(c, 4), q5Hi(hh, BITS_HI)), xq, xs);
+  const qh = v128.load32_zero(wb, 4), q = v128.load(wb, 8);
+  const b4 = i8x16.splat(0x10);
+  const lo = v128.or(v128.and(q, M0F), v128.andnot(b4, q5ClearLo(qh)));
+  const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.andnot(b4, q5ClearHi(qh)));
+  return dot32x4(i16x8.extend_low_i8x16_u(lo), i16x8.extend_high_i8x16_u(lo), i16x8.extend_low_i8x16_u(hi), i16x8.extend_high_i8x16_u(hi), xq, xs);
 }
 
 // A block's contribution to sumf, four lanes at a time, in the exact expression order of
@@ -507,35 +487,42 @@ function dotQ4_K(w: usize, x: usize, n: i32): f32 {
   return sumf;
 }
 
+/**
+ * Bit k of every byte of qh moved to bit 4 (16 or 0 per byte): i16 shifts on byte vectors, the
+ * mask drops what crosses into the neighbouring byte.
+ */
+@inline function q5kBit(qh: v128, k: i32): v128 {
+  return v128.and(k < 4 ? i16x8.shl(qh, 4 - k) : i16x8.shr_u(qh, k - 4), i8x16.splat(0x10));
+}
+
+/** 16 Q5_K quants as bytes in [0, 31]: nibble bytes q with their qh bytes; sub-block k (low nibbles) or k + 1 (high). */
+@inline function q5kLo(q: v128, qh: v128, k: i32): v128 { return v128.or(v128.and(q, M0F), q5kBit(qh, k)); }
+@inline function q5kHi(q: v128, qh: v128, k: i32): v128 { return v128.or(v128.and(i16x8.shr_u(q, 4), M0F), q5kBit(qh, k + 1)); }
+
+/** Σ over 32 elements: unsigned bytes u0 (elements 0–15), u1 (16–31) times int8 activations at p. */
+@inline function dotU8x32(u0: v128, u1: v128, p: usize): v128 {
+  return dot32(i16x8.extend_low_i8x16_u(u0), i16x8.extend_high_i8x16_u(u0), i16x8.extend_low_i8x16_u(u1), i16x8.extend_high_i8x16_u(u1), p);
+}
+
 function dotQ5_K(w: usize, x: usize, n: i32): f32 {
   let sumf: f32 = 0;
-  const b16 = i16x8.splat(16);
   for (let i = 0, nb = n >> 8; i < nb; i++) {
     const wb = w + <usize>i * 176, xb = x + <usize>i * 292;
     const yd = load<f32>(xb);
     const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
     const sl = kScalesLo(u0), sh = kScalesHi(u0, u2);
-    // qh[l] bit k is the fifth bit of element 32k + l; shifted left by 4 so bit k lands on 16 after >> k.
-    const h0 = i16x8.shl(v128.load8x8_u(wb, 16), 4), h1 = i16x8.shl(v128.load8x8_u(wb, 24), 4);
-    const h2 = i16x8.shl(v128.load8x8_u(wb, 32), 4), h3 = i16x8.shl(v128.load8x8_u(wb, 40), 4);
+    // qh[l] bit k is the fifth bit of element 32k + l
+    const h0 = v128.load(wb, 16), h1 = v128.load(wb, 32);
     let acc = i32x4.splat(0);
     for (let j = 0; j < 4; j++) {
       const q = wb + 48 + (<usize>j << 5), a = xb + 4 + (<usize>j << 6);
-      const k0 = 2 * j, k1 = 2 * j + 1;
-      const q0 = v128.load8x8_u(q), q1 = v128.load8x8_u(q, 8), q2 = v128.load8x8_u(q, 16), q3 = v128.load8x8_u(q, 24);
-      const lo = dot32(
-        v128.or(v128.and(q0, LOW4), v128.and(i16x8.shr_u(h0, k0), b16)),
-        v128.or(v128.and(q1, LOW4), v128.and(i16x8.shr_u(h1, k0), b16)),
-        v128.or(v128.and(q2, LOW4), v128.and(i16x8.shr_u(h2, k0), b16)),
-        v128.or(v128.and(q3, LOW4), v128.and(i16x8.shr_u(h3, k0), b16)), a);
-      const hi = dot32(
-        v128.or(i16x8.shr_u(q0, 4), v128.and(i16x8.shr_u(h0, k1), b16)),
-        v128.or(i16x8.shr_u(q1, 4), v128.and(i16x8.shr_u(h1, k1), b16)),
-        v128.or(i16x8.shr_u(q2, 4), v128.and(i16x8.shr_u(h2, k1), b16)),
-        v128.or(i16x8.shr_u(q3, 4), v128.and(i16x8.shr_u(h3, k1), b16)), a + 32);
+      const k = 2 * j;
+      const q0 = v128.load(q), q1 = v128.load(q, 16);
+      const lo = dotU8x32(q5kLo(q0, h0, k), q5kLo(q1, h1, k), a);
+      const hi = dotU8x32(q5kHi(q0, h0, k), q5kHi(q1, h1, k), a + 32);
       acc = i32x4.add(acc, i32x4.add(
-        i32x4.mul(lo, i32x4.splat(byteOf(sl, sh, k0))),
-        i32x4.mul(hi, i32x4.splat(byteOf(sl, sh, k1)))));
+        i32x4.mul(lo, i32x4.splat(byteOf(sl, sh, k))),
+        i32x4.mul(hi, i32x4.splat(byteOf(sl, sh, k + 1)))));
     }
     const summ = minsDot(xb, kMinsLo(u1), kMinsHi(u1, u2));
     sumf += (f16(load<u16>(wb)) * yd) * <f32>hsumI(acc);
@@ -552,9 +539,7 @@ function dotQ5_K(w: usize, x: usize, n: i32): f32 {
     i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(s), v128.load(xb, 276))));
 }
 
-const M48 = i16x8.splat(48);
 
-const M0F = i8x16.splat(0x0f);
 const M30 = i8x16.splat(0x30);
 
 /** Σ over 16 elements: unsigned bytes q (i8x16) times int8 activations at p. */
@@ -628,7 +613,6 @@ function dot4Q4_K(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): v
 
 function dot4Q5_K(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
   let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  const b16 = i16x8.splat(16);
   for (let i = 0, nb = n >> 8; i < nb; i++) {
     const wb = w + <usize>i * 176, x0 = x + <usize>i * 292, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
     const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
@@ -637,17 +621,10 @@ function dot4Q5_K(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): v
     for (let j = 0; j < 4; j++) {
       const q = wb + 48 + (<usize>j << 5), off: usize = 4 + (<usize>j << 6);
       const k0 = 2 * j, k1 = 2 * j + 1;
-      const g0 = i16x8.shl(v128.load8x8_u(wb, 16), 4), g1 = i16x8.shl(v128.load8x8_u(wb, 24), 4);
-      const g2 = i16x8.shl(v128.load8x8_u(wb, 32), 4), g3 = i16x8.shl(v128.load8x8_u(wb, 40), 4);
-      const q0 = v128.load8x8_u(q), q1 = v128.load8x8_u(q, 8), q2 = v128.load8x8_u(q, 16), q3 = v128.load8x8_u(q, 24);
-      const l0 = v128.or(v128.and(q0, LOW4), v128.and(i16x8.shr_u(g0, k0), b16));
-      const l1 = v128.or(v128.and(q1, LOW4), v128.and(i16x8.shr_u(g1, k0), b16));
-      const l2 = v128.or(v128.and(q2, LOW4), v128.and(i16x8.shr_u(g2, k0), b16));
-      const l3 = v128.or(v128.and(q3, LOW4), v128.and(i16x8.shr_u(g3, k0), b16));
-      const h0 = v128.or(i16x8.shr_u(q0, 4), v128.and(i16x8.shr_u(g0, k1), b16));
-      const h1 = v128.or(i16x8.shr_u(q1, 4), v128.and(i16x8.shr_u(g1, k1), b16));
-      const h2 = v128.or(i16x8.shr_u(q2, 4), v128.and(i16x8.shr_u(g2, k1), b16));
-      const h3 = v128.or(i16x8.shr_u(q3, 4), v128.and(i16x8.shr_u(g3, k1), b16));
+      const c0 = v128.load(q), c1 = v128.load(q, 16), g0 = v128.load(wb, 16), g1 = v128.load(wb, 32);
+      const e0 = q5kLo(c0, g0, k0), e1 = q5kLo(c1, g1, k0), f0 = q5kHi(c0, g0, k0), f1 = q5kHi(c1, g1, k0);
+      const l0 = i16x8.extend_low_i8x16_u(e0), l1 = i16x8.extend_high_i8x16_u(e0), l2 = i16x8.extend_low_i8x16_u(e1), l3 = i16x8.extend_high_i8x16_u(e1);
+      const h0 = i16x8.extend_low_i8x16_u(f0), h1 = i16x8.extend_high_i8x16_u(f0), h2 = i16x8.extend_low_i8x16_u(f1), h3 = i16x8.extend_high_i8x16_u(f1);
       const scl = i32x4.splat(byteOf(sl, sh, k0)), sch = i32x4.splat(byteOf(sl, sh, k1));
       a0 = i32x4.add(a0, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x0 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x0 + off + 32), sch)));
       a1 = i32x4.add(a1, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x1 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x1 + off + 32), sch)));
@@ -678,13 +655,12 @@ function dot4Q6_K(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): v
       const ah: usize = 4 + (<usize>h << 7);
       for (let g = 0; g < 2; g++) {
         const c = <usize>g << 4;
-        const A0 = v128.load8x8_u(ql + c), A1 = v128.load8x8_u(ql + c, 8);
-        const B0 = v128.load8x8_u(ql + c, 32), B1 = v128.load8x8_u(ql + c, 40);
-        const H0 = v128.load8x8_u(qh + c), H1 = v128.load8x8_u(qh + c, 8);
-        const q10 = v128.or(v128.and(A0, LOW4), v128.and(i16x8.shl(H0, 4), M48)), q11 = v128.or(v128.and(A1, LOW4), v128.and(i16x8.shl(H1, 4), M48));
-        const q20 = v128.or(v128.and(B0, LOW4), v128.and(i16x8.shl(H0, 2), M48)), q21 = v128.or(v128.and(B1, LOW4), v128.and(i16x8.shl(H1, 2), M48));
-        const q30 = v128.or(i16x8.shr_u(A0, 4), v128.and(H0, M48)), q31 = v128.or(i16x8.shr_u(A1, 4), v128.and(H1, M48));
-        const q40 = v128.or(i16x8.shr_u(B0, 4), v128.and(i16x8.shr_u(H0, 2), M48)), q41 = v128.or(i16x8.shr_u(B1, 4), v128.and(i16x8.shr_u(H1, 2), M48));
+        const A = v128.load(ql + c), B = v128.load(ql + c, 32), H = v128.load(qh + c);
+        const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
+        const q10 = i16x8.extend_low_i8x16_u(v1), q11 = i16x8.extend_high_i8x16_u(v1);
+        const q20 = i16x8.extend_low_i8x16_u(v2), q21 = i16x8.extend_high_i8x16_u(v2);
+        const q30 = i16x8.extend_low_i8x16_u(v3), q31 = i16x8.extend_high_i8x16_u(v3);
+        const q40 = i16x8.extend_low_i8x16_u(v4), q41 = i16x8.extend_high_i8x16_u(v4);
         const c1 = i32x4.splat(<i32>load<i8>(sc + g)), c2 = i32x4.splat(<i32>load<i8>(sc + g, 2));
         const c3 = i32x4.splat(<i32>load<i8>(sc + g, 4)), c4 = i32x4.splat(<i32>load<i8>(sc + g, 6));
         const off = ah + c;
