@@ -69,6 +69,8 @@ export interface Backend {
   attention(args: AttentionArgs): void;
   /** gate[i] = silu(gate[i]) · up[i] for i < n (SwiGLU), in place. */
   siluMul(gate: Float32Array, up: Float32Array, n: number): void;
+  /** Called before weights of about `weightBytes` are adopted (a backend may need to grow). */
+  reserve?(weightBytes: number): Promise<void>;
   /** A forward pass starts / ends: a threaded backend keeps its workers spinning in between. */
   beginPass?(): void;
   endPass?(): void;

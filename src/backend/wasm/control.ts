@@ -2,8 +2,11 @@
  * The control block shared by the main thread and the kernel workers: an Int32Array at the
  * start of the shared wasm memory. Only this file knows its layout.
  */
-export const CTRL_BYTES = 1024;
-export const MAX_THREADS = 64;
+export const CTRL_BYTES = 4096;
+export const CTRL_INTS = CTRL_BYTES / 4;
+export const MAX_THREADS = 32;
+/** Wasm memories (each at most 4 GiB) one backend can spread its weights over. */
+export const MAX_SHARDS = 16;
 export const enum Ctrl {
   /** Incremented once per job; workers run a job when it changes. */
   Seq = 0,
@@ -20,11 +23,11 @@ export const enum Ctrl {
   /** Next unclaimed work item: threads claim chunks of `Chunk` items with an atomic add. */
   Next = 7,
   Chunk = 32,
+  /** Which memory (shard) the current job's addresses refer to. */
+  Shard = 33,
   Args = 8,
-  /** Per-thread scratch addresses. */
+  /** Per-shard, per-thread scratch addresses: Scratch + shard·MAX_THREADS + thread. */
   Scratch = 64,
-  /** Per-thread scratch sizes in bytes. */
-  ScratchSize = 64 + MAX_THREADS,
 }
 export const MAX_ARGS = 24;
 
@@ -33,6 +36,8 @@ export const enum Op {
   Matmul = 1,
   Attention = 2,
   MatmulQ8 = 3,
+  /** Workers leave their job loop to take messages (new memories), then come back. */
+  Yield = 4,
 }
 
 /**

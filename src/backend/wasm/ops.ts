@@ -3,13 +3,15 @@
  * the kernel on the slice [lo, hi) of its work items. Shared by the main thread and the workers
  * so both sides agree on every argument's meaning.
  */
-import { Ctrl, Op } from './control.js';
+import { Ctrl, MAX_THREADS, Op } from './control.js';
 import type { KernelExports } from './kernels.js';
 
-export function runShare(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array, op: number, lo: number, hi: number, thread: number): void {
+export function runShare(instances: readonly KernelExports[], ctrl: Int32Array, ctrlF: Float32Array, op: number, lo: number, hi: number, thread: number): void {
   if (lo >= hi) return;
   const a = (i: number) => ctrl[Ctrl.Args + i] >>> 0;
-  const scratch = ctrl[Ctrl.Scratch + thread] >>> 0;
+  const shard = ctrl[Ctrl.Shard];
+  const k = instances[shard];
+  const scratch = ctrl[Ctrl.Scratch + shard * MAX_THREADS + thread] >>> 0;
   switch (op) {
     case Op.Matmul:
       // dtype, w, rowBytes, x, T, cols, out, rows

@@ -3,7 +3,7 @@
  * runs its own share, then spins until every worker has finished its share.
  */
 import { Worker } from 'node:worker_threads';
-import { Ctrl, MAX_ARGS, MAX_THREADS, claimChunks } from './control.js';
+import { CTRL_INTS, Ctrl, MAX_ARGS, MAX_THREADS, Op, claimChunks } from './control.js';
 import type { KernelExports } from './kernels.js';
 import { runShare } from './ops.js';
 
@@ -13,13 +13,36 @@ const JOB_TIMEOUT_MS = 120_000;
 export class ThreadPool {
   private readonly ctrl: Int32Array;
   private readonly ctrlF: Float32Array;
-  private constructor(readonly threads: number, private readonly kernels: KernelExports, memory: WebAssembly.Memory, private readonly workers: Worker[]) {
-    this.ctrl = new Int32Array(memory.buffer, 0, 256);
-    this.ctrlF = new Float32Array(memory.buffer, 0, 256);
+  /** The main thread's kernel instance for each memory, in shard order. */
+  private readonly instances: KernelExports[];
+  private constructor(readonly threads: number, kernels: KernelExports, memory: WebAssembly.Memory, private readonly workers: Worker[]) {
+    this.ctrl = new Int32Array(memory.buffer, 0, CTRL_INTS);
+    this.ctrlF = new Float32Array(memory.buffer, 0, CTRL_INTS);
+    this.instances = [kernels];
+  }
+
+  /** Memories (shards) every thread can run kernels on. */
+  get shards(): number { return this.instances.length; }
+
+  /**
+   * Gives every thread kernel instances for more memories: each worker is sent the memories,
+   * leaves its job loop through a Yield job, instantiates them and comes back.
+   */
+  async addMemories(memories: readonly WebAssembly.Memory[], instances: readonly KernelExports[]): Promise<void> {
+    const acks = this.workers.map((w) => new Promise<void>((resolveAck, reject) => {
+      w.ref(); // keep the process alive until the worker answers
+      w.once('message', () => { w.unref(); resolveAck(); });
+      w.once('error', reject);
+    }));
+    for (const w of this.workers) w.postMessage({ memories });
+    this.run(Op.Yield, [], 0);
+    await Promise.all(acks);
+    this.instances.push(...instances);
   }
 
   /** Starts threads − 1 workers (the main thread is thread 0). */
   static async create(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernels: KernelExports): Promise<ThreadPool> {
+    // Workers read the control block from the start of this (the first) memory.
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) throw new RangeError(`threads must be 1..${MAX_THREADS}`);
     const url = new URL('./worker.js', import.meta.url);
     const workers = await Promise.all(Array.from({ length: threads - 1 }, (_, i) => new Promise<Worker>((resolveWorker, reject) => {
@@ -33,9 +56,13 @@ export class ThreadPool {
     return new ThreadPool(threads, kernels, memory, workers);
   }
 
-  /** Runs `op` over `total` work items split across all threads; returns when all are done. */
-  run(op: number, args: readonly number[], total: number, floatArgs: Readonly<Record<number, number>> = {}): void {
+  /**
+   * Runs `op` over `total` work items split across all threads, on the memory `shard` (the
+   * addresses in `args` refer to it); returns when all are done.
+   */
+  run(op: number, args: readonly number[], total: number, floatArgs: Readonly<Record<number, number>> = {}, shard = 0): void {
     const c = this.ctrl;
+    c[Ctrl.Shard] = shard;
     if (args.length > MAX_ARGS) throw new RangeError('too many kernel arguments');
     for (let i = 0; i < args.length; i++) c[Ctrl.Args + i] = args[i] | 0;
     for (const [i, v] of Object.entries(floatArgs)) this.ctrlF[Ctrl.Args + Number(i)] = v;
@@ -50,7 +77,7 @@ export class ThreadPool {
       Atomics.add(c, Ctrl.Seq, 1);
       Atomics.notify(c, Ctrl.Seq);
     }
-    claimChunks(c, (lo, hi) => runShare(this.kernels, c, this.ctrlF, op, lo, hi, 0));
+    if (op !== Op.Yield) claimChunks(c, (lo, hi) => runShare(this.instances, c, this.ctrlF, op, lo, hi, 0));
     // Spin briefly (workers finish within microseconds of us), then sleep on the counter so an
     // oversubscribed machine is not made worse. A dead worker would leave us waiting, so the
     // clock is checked instead of hanging.

@@ -9,7 +9,7 @@ import { RefBackend } from '../ref/ref-backend.js';
 import { Llama4Error, assert } from '../../errors.js';
 import type { DType } from '../../io/tensor.js';
 import { rowBytes } from '../../quant/formats.js';
-import { CTRL_BYTES, Ctrl, MAX_THREADS, Op } from './control.js';
+import { CTRL_BYTES, Ctrl, MAX_SHARDS, MAX_THREADS, Op } from './control.js';
 import { Arena, WasmHeap } from './heap.js';
 import { instantiate, kernelModule, type KernelExports } from './kernels.js';
 import { ThreadPool } from './thread-pool.js';
@@ -22,8 +22,16 @@ const DTYPE_CODE: Record<DType, number> = {
 class WasmMatrix implements Matrix {
   constructor(
     readonly name: string, readonly dtype: DType, readonly rows: number, readonly cols: number,
-    readonly addr: number, readonly rowBytes: number,
+    /** The memory the weights live in, and their address there. */
+    readonly shard: number, readonly addr: number, readonly rowBytes: number,
   ) {}
+}
+
+/** One wasm memory: a bump heap, its activation arena, and the main thread's kernel instance. */
+interface Shard {
+  readonly heap: WasmHeap;
+  readonly io: Arena;
+  readonly kernels: KernelExports;
 }
 
 export interface WasmBackendOptions {
@@ -36,37 +44,66 @@ export interface WasmBackendOptions {
    * llama.cpp's dequant-f32 goldens) to float rounding.
    */
   precision?: 'fast' | 'exact';
-  /** Upper bound of the wasm memory in bytes (default 4 GiB, the wasm32 limit). */
+  /**
+   * Size of one wasm memory in bytes (default 4 GiB, the wasm32 limit). Weights that do not fit
+   * spread over several memories; a small value exercises that on small models.
+   */
   maxMemoryBytes?: number;
 }
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm';
   private readonly ref = new RefBackend();
-  private readonly io: Arena;
-  /** Largest row length and key count the per-thread scratch can hold. */
-  private scratchBytes = 0;
+  private readonly shards: Shard[];
+  /** The shard new weights go into. */
+  private current = 0;
+  /** Bytes of per-thread scratch each shard holds (a decoded row, attention scores). */
+  private scratchBytes: number[] = [0];
 
-  private constructor(private readonly heap: WasmHeap, private readonly kernels: KernelExports, private readonly pool: ThreadPool, readonly precision: 'fast' | 'exact') {
-    this.io = new Arena(heap, 'activations');
+  private constructor(first: Shard, private readonly module: WebAssembly.Module, private readonly pool: ThreadPool,
+    readonly precision: 'fast' | 'exact', private readonly shardBytes: number) {
+    this.shards = [first];
   }
 
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
-    const threads = options.threads ?? availableParallelism();
+    const threads = options.threads ?? Math.min(availableParallelism(), MAX_THREADS);
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) throw new Llama4Error(`--threads must be an integer from 1 to ${MAX_THREADS} (got ${threads})`);
+    const precision = options.precision ?? 'fast';
+    if (precision !== 'fast' && precision !== 'exact') throw new Llama4Error(`precision must be 'fast' or 'exact' (got '${String(precision)}')`);
     const heap = new WasmHeap(options.maxMemoryBytes);
     new Uint8Array(heap.memory.buffer, 0, CTRL_BYTES).fill(0);
     const module = kernelModule();
     const kernels = instantiate(module, heap.memory);
     const pool = await ThreadPool.create(threads, module, heap.memory, kernels);
-    const precision = options.precision ?? 'fast';
-    if (precision !== 'fast' && precision !== 'exact') throw new Llama4Error(`precision must be 'fast' or 'exact' (got '${String(precision)}')`);
-    return new WasmBackend(heap, kernels, pool, precision);
+    return new WasmBackend({ heap, io: new Arena(heap, 'activations'), kernels }, module, pool, precision, heap.maxBytes);
   }
 
   get threads(): number { return this.pool.threads; }
-  /** Bytes of wasm memory in use (weights, scratch, activations). */
-  get memoryBytes(): number { return this.heap.used; }
+  /** Wasm memories in use. */
+  get memories(): number { return this.shards.length; }
+  /** Bytes of wasm memory in use (weights, scratch, activations), over all memories. */
+  get memoryBytes(): number { return this.shards.reduce((s, sh) => s + sh.heap.used, 0); }
+
+  /**
+   * Makes room for `weightBytes` of weights: adds memories when one cannot hold them (a wasm32
+   * memory stops at 4 GiB), so every model that fits in RAM loads.
+   */
+  async reserve(weightBytes: number): Promise<void> {
+    // Headroom per memory for its activation arena and thread scratch.
+    const usable = this.shardBytes - (this.shardBytes >> 4) - (1 << 20);
+    const free = this.shards.slice(this.current).reduce((s, sh) => s + usable - sh.heap.used, 0);
+    const more = Math.max(0, Math.ceil((weightBytes - free) / usable));
+    if (more === 0) return;
+    if (this.shards.length + more > MAX_SHARDS) throw new Llama4Error(`the weights need ${this.shards.length + more} wasm memories of ${this.shardBytes >> 20} MiB; at most ${MAX_SHARDS} are supported`);
+    const added: Shard[] = [];
+    for (let i = 0; i < more; i++) {
+      const heap = new WasmHeap(this.shardBytes);
+      added.push({ heap, io: new Arena(heap, 'activations'), kernels: instantiate(this.module, heap.memory) });
+    }
+    await this.pool.addMemories(added.map((a) => a.heap.memory), added.map((a) => a.kernels));
+    this.shards.push(...added);
+    this.scratchBytes.push(...added.map(() => 0));
+  }
 
   beginPass(): void { this.pool.setActive(true); }
   endPass(): void { this.pool.setActive(false); }
@@ -80,8 +117,9 @@ export class WasmBackend implements Backend {
   matrixStack(m: MatrixData, count: number): Matrix[] {
     const stride = rowBytes(m.dtype, m.cols);
     const one = stride * m.rows, bytes = one * count;
-    const addr = this.heap.alloc(bytes, `weight '${m.name}'`);
-    const dst = this.heap.u8.subarray(addr, addr + bytes);
+    const { shard, addr } = this.allocWeight(bytes, m);
+    const heap = this.shards[shard].heap;
+    const dst = heap.u8.subarray(addr, addr + bytes);
     if (m.bytes) {
       assert(m.bytes.byteLength >= bytes, `matrix ${m.name} has too few bytes`);
       dst.set(m.bytes.subarray(0, bytes));
@@ -89,52 +127,67 @@ export class WasmBackend implements Backend {
       assert(m.readInto !== undefined, `matrix ${m.name} has neither bytes nor a reader`);
       m.readInto(dst);
     }
-    this.ensureScratch(m.cols * 4);
+    this.ensureScratch(shard, m.cols * 4);
     return Array.from({ length: count }, (_, e) =>
-      new WasmMatrix(count === 1 ? m.name : `${m.name}[${e}]`, m.dtype, m.rows, m.cols, addr + e * one, stride));
+      new WasmMatrix(count === 1 ? m.name : `${m.name}[${e}]`, m.dtype, m.rows, m.cols, shard, addr + e * one, stride));
   }
 
-  /** Every thread gets its own scratch of at least `bytes` (a decoded row, attention scores). */
-  private ensureScratch(bytes: number): void {
-    if (bytes <= this.scratchBytes) return;
-    const size = Math.max(bytes, this.scratchBytes * 2, 1 << 16);
-    const ctrl = this.heap.i32;
-    for (let t = 0; t < this.pool.threads; t++) {
-      ctrl[Ctrl.Scratch + t] = this.heap.alloc(size, 'thread scratch');
-      ctrl[Ctrl.ScratchSize + t] = size;
+  /** Places weights in the current memory, moving on to the next one when it is full. */
+  private allocWeight(bytes: number, m: MatrixData): { shard: number; addr: number } {
+    const reserveFor = (sh: Shard) => (sh.heap.maxBytes >> 4); // keep room for activations
+    for (; this.current < this.shards.length; this.current++) {
+      const heap = this.shards[this.current].heap;
+      if (heap.used + bytes + reserveFor(this.shards[this.current]) <= heap.maxBytes) {
+        return { shard: this.current, addr: heap.alloc(bytes, `weight '${m.name}'`) };
+      }
+      if (this.current === this.shards.length - 1) break;
     }
-    this.scratchBytes = size;
+    throw new Llama4Error(`out of wasm memory for weight '${m.name}' (${(bytes / 2 ** 20).toFixed(1)} MiB): ` +
+      `${this.shards.length} memor${this.shards.length === 1 ? 'y' : 'ies'} of ${this.shardBytes >> 20} MiB are full` +
+      (bytes > this.shardBytes / 2 ? ' (one tensor must fit in one memory)' : ' (reserve() adds memories before loading)'));
+  }
+
+  /** Every thread gets its own scratch of at least `bytes` in memory `shard`. */
+  private ensureScratch(shard: number, bytes: number): void {
+    if (bytes <= this.scratchBytes[shard]) return;
+    const size = Math.max(bytes, this.scratchBytes[shard] * 2, 1 << 16);
+    const ctrl = this.shards[0].heap.i32;
+    const heap = this.shards[shard].heap;
+    for (let t = 0; t < this.pool.threads; t++) ctrl[Ctrl.Scratch + shard * MAX_THREADS + t] = heap.alloc(size, 'thread scratch');
+    this.scratchBytes[shard] = size;
   }
 
   matmul(x: Float32Array, nTokens: number, w: Matrix, out: Float32Array): void {
     const m = w as WasmMatrix;
+    const { heap, io, kernels } = this.shards[m.shard];
     const t = DTYPE_CODE[m.dtype];
-    const fmt = this.precision === 'fast' ? this.kernels.q8FormatFor(t) : -1;
+    const fmt = this.precision === 'fast' ? kernels.q8FormatFor(t) : -1;
     const xBytes = nTokens * m.cols * 4, oBytes = nTokens * m.rows * 4;
-    const qRow = fmt >= 0 ? this.kernels.q8RowBytes(fmt, m.cols) : 0;
-    this.io.reset(xBytes + oBytes + nTokens * qRow + 48);
-    const xa = this.io.take(xBytes), oa = this.io.take(oBytes);
-    this.heap.f32.set(x.subarray(0, nTokens * m.cols), xa >>> 2);
+    const qRow = fmt >= 0 ? kernels.q8RowBytes(fmt, m.cols) : 0;
+    io.reset(xBytes + oBytes + nTokens * qRow + 48);
+    const xa = io.take(xBytes), oa = io.take(oBytes);
+    heap.f32.set(x.subarray(0, nTokens * m.cols), xa >>> 2);
     if (fmt >= 0) {
       // Quantize the activations once, then integer dot products against the stored blocks.
-      const qa = this.io.take(nTokens * qRow);
-      this.kernels.quantizeActivations(fmt, xa, qa, nTokens, m.cols);
-      this.pool.run(Op.MatmulQ8, [t, m.addr, m.rowBytes, qa, qRow, nTokens, oa, m.rows, m.cols], m.rows);
+      const qa = io.take(nTokens * qRow);
+      kernels.quantizeActivations(fmt, xa, qa, nTokens, m.cols);
+      this.pool.run(Op.MatmulQ8, [t, m.addr, m.rowBytes, qa, qRow, nTokens, oa, m.rows, m.cols], m.rows, {}, m.shard);
     } else {
-      this.pool.run(Op.Matmul, [t, m.addr, m.rowBytes, xa, nTokens, m.cols, oa, m.rows], m.rows);
+      this.pool.run(Op.Matmul, [t, m.addr, m.rowBytes, xa, nTokens, m.cols, oa, m.rows], m.rows, {}, m.shard);
     }
-    out.set(this.heap.f32.subarray(oa >>> 2, (oa >>> 2) + nTokens * m.rows));
+    out.set(heap.f32.subarray(oa >>> 2, (oa >>> 2) + nTokens * m.rows));
   }
 
   embedRows(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
     const m = w as WasmMatrix;
-    this.io.reset(m.cols * 4 + 16);
-    const row = this.io.take(m.cols * 4);
+    const { heap, io, kernels } = this.shards[m.shard];
+    io.reset(m.cols * 4 + 16);
+    const row = io.take(m.cols * 4);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       assert(Number.isInteger(id) && id >= 0 && id < m.rows, `token id ${id} outside the embedding table`);
-      this.kernels.dequantRow(DTYPE_CODE[m.dtype], m.addr + id * m.rowBytes, row, m.cols);
-      out.set(this.heap.f32.subarray(row >>> 2, (row >>> 2) + m.cols), i * m.cols);
+      kernels.dequantRow(DTYPE_CODE[m.dtype], m.addr + id * m.rowBytes, row, m.cols);
+      out.set(heap.f32.subarray(row >>> 2, (row >>> 2) + m.cols), i * m.cols);
     }
   }
 
@@ -155,12 +208,13 @@ export class WasmBackend implements Backend {
     if (d % 4 !== 0) { this.ref.attention(a); return; }
     let rows = 0, maxKeys = 0;
     for (let t = 0; t < T; t++) { rows = Math.max(rows, a.keyEnd[t]); maxKeys = Math.max(maxKeys, a.keyEnd[t] - a.keyStart[t]); }
-    this.ensureScratch(maxKeys * 4);
+    this.ensureScratch(0, maxKeys * 4);
+    const { heap, io } = this.shards[0];
     const qBytes = T * H * d * 4, kvBytes = rows * Hkv * d * 4;
-    this.io.reset(2 * qBytes + 2 * kvBytes + 8 * T + 96);
-    const qa = this.io.take(qBytes), ka = this.io.take(kvBytes), va = this.io.take(kvBytes), oa = this.io.take(qBytes);
-    const ks = this.io.take(4 * T), ke = this.io.take(4 * T);
-    const f32 = this.heap.f32, i32 = this.heap.i32;
+    io.reset(2 * qBytes + 2 * kvBytes + 8 * T + 96);
+    const qa = io.take(qBytes), ka = io.take(kvBytes), va = io.take(kvBytes), oa = io.take(qBytes);
+    const ks = io.take(4 * T), ke = io.take(4 * T);
+    const f32 = heap.f32, i32 = heap.i32;
     f32.set(a.q.subarray(0, T * H * d), qa >>> 2);
     // TODO(perf): keep the KV cache inside wasm memory instead of copying it per call.
     f32.set(a.k.subarray(0, rows * Hkv * d), ka >>> 2);
@@ -168,6 +222,6 @@ export class WasmBackend implements Backend {
     i32.set(a.keyStart.subarray(0, T), ks >>> 2);
     i32.set(a.keyEnd.subarray(0, T), ke >>> 2);
     this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { 9: a.scale });
-    a.out.set(this.heap.f32.subarray(oa >>> 2, (oa >>> 2) + T * H * d));
+    a.out.set(heap.f32.subarray(oa >>> 2, (oa >>> 2) + T * H * d));
   }
 }
