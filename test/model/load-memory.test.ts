@@ -107,6 +107,23 @@ process.stdout.write(JSON.stringify({ baseline, peak, loadMs, held, matrices, bu
   layers: m.config.nLayers, hidden: m.config.hiddenSize, dtype: w.layers[0].attention.q.dtype }));
 `;
 
+/** The same load into the wasm backend: weights stream from the file straight into wasm memory. */
+const CHILD_WASM = `
+const [loadUrl, backendUrl, path] = process.argv.slice(2);
+const { loadModel } = await import(loadUrl);
+const { WasmBackend } = await import(backendUrl);
+const backend = await WasmBackend.create({ threads: 2 });
+globalThis.gc?.();
+const baseline = process.memoryUsage().rss;
+const t0 = performance.now();
+const m = await loadModel(path, { backend });
+const loadMs = performance.now() - t0;
+const peak = process.resourceUsage().maxRSS * 1024;
+process.stdout.write(JSON.stringify({ baseline, peak, loadMs, wasmBytes: backend.memoryBytes, dtype: m.model.weights.layers[0].attention.q.dtype }));
+process.exit(0);
+`;
+const MAX_RATIO_WASM = 1.15;
+
 describe('loading memory', () => {
   let tmp: string;
   let gguf: string;
@@ -116,6 +133,7 @@ describe('loading memory', () => {
     gguf = join(tmp, 'synthetic-q8_0.gguf');
     matrixBytes = writeSyntheticGguf(gguf);
     writeFileSync(join(tmp, 'child.mjs'), CHILD);
+    writeFileSync(join(tmp, 'child-wasm.mjs'), CHILD_WASM);
   });
   after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
@@ -137,6 +155,21 @@ describe('loading memory', () => {
     process.stdout.write(`GGUF ${(size / 1e6).toFixed(1)} MB (Q8_0), loaded in ${r.loadMs.toFixed(0)} ms: baseline RSS ${(r.baseline / 1e6).toFixed(1)} MB, `
       + `peak ${(r.peak / 1e6).toFixed(1)} MB → (peak − baseline) / size = ${ratio.toFixed(3)}; weights hold ${(r.held / size).toFixed(4)}× the file\n`);
     assert.ok(ratio <= MAX_RATIO, `peak RSS grew by ${(ratio).toFixed(3)}× the file size`);
+    assert.ok(r.peak - r.baseline >= 0.9 * matrixBytes, 'the weights must actually have been read');
+  });
+
+  it(`wasm backend: weights stream into wasm memory; peak RSS stays under ${MAX_RATIO_WASM}× the file`, () => {
+    const size = statSync(gguf).size;
+    const loadUrl = pathToFileURL(join(ROOT, 'dist', 'src', 'load.js')).href;
+    const backendUrl = pathToFileURL(join(ROOT, 'dist', 'src', 'backend', 'wasm', 'wasm-backend.js')).href;
+    const child = spawnSync(process.execPath, ['--expose-gc', join(tmp, 'child-wasm.mjs'), loadUrl, backendUrl, gguf], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, `child failed: ${child.stderr}`);
+    const r = JSON.parse(child.stdout) as { baseline: number; peak: number; loadMs: number; wasmBytes: number; dtype: string };
+    assert.equal(r.dtype, 'Q8_0');
+    assert.ok(r.wasmBytes >= matrixBytes, 'the weights are in wasm memory');
+    const ratio = (r.peak - r.baseline) / size;
+    process.stdout.write(`wasm: GGUF ${(size / 1e6).toFixed(1)} MB loaded in ${r.loadMs.toFixed(0)} ms: (peak − baseline) / size = ${ratio.toFixed(3)}\n`);
+    assert.ok(ratio <= MAX_RATIO_WASM, `peak RSS grew by ${ratio.toFixed(3)}× the file size`);
     assert.ok(r.peak - r.baseline >= 0.9 * matrixBytes, 'the weights must actually have been read');
   });
 });
