@@ -5,6 +5,7 @@
  * row-major layout; weights are opaque handles the backend prepared from their stored bytes.
  */
 import type { DType } from '../io/tensor.js';
+import type { FloatAllocator } from '../model/kv-cache.js';
 
 /**
  * A weight matrix `[rows, cols]` as stored: quantized blocks run along `cols`. Its bytes come
@@ -69,6 +70,8 @@ export interface Backend {
   attention(args: AttentionArgs): void;
   /** gate[i] = silu(gate[i]) · up[i] for i < n (SwiGLU), in place. */
   siluMul(gate: Float32Array, up: Float32Array, n: number): void;
+  /** Where KV caches are allocated, when the backend wants them in its own memory. */
+  readonly floats?: FloatAllocator;
   /** Called before weights of about `weightBytes` are adopted (a backend may need to grow). */
   reserve?(weightBytes: number): Promise<void>;
   /** A forward pass starts / ends: a threaded backend keeps its workers spinning in between. */

@@ -6,14 +6,24 @@
 import type { ModelConfig } from '../config/model-config.js';
 import { Llama4Error, assert } from '../errors.js';
 
+/**
+ * Where cache arrays live. A backend with its own memory (wasm) hands out views into it, so its
+ * attention kernel reads the cache in place instead of copying it on every call.
+ */
+export interface FloatAllocator {
+  alloc(n: number): Float32Array;
+  free(a: Float32Array): void;
+}
+const HEAP_FLOATS: FloatAllocator = { alloc: (n) => new Float32Array(n), free: () => {} };
+
 /** Cache of one layer: rows hold consecutive absolute positions startPos … startPos+length−1. */
 export class LayerKvCache {
   /** [capacity, nKvHeads·headDim] */
-  k = new Float32Array(0);
-  v = new Float32Array(0);
+  k: Float32Array = new Float32Array(0);
+  v: Float32Array = new Float32Array(0);
   startPos = 0;
   length = 0;
-  constructor(readonly rowSize: number, readonly maxRows: number, readonly chunk: number | null) {}
+  constructor(readonly rowSize: number, readonly maxRows: number, readonly chunk: number | null, private readonly floats: FloatAllocator = HEAP_FLOATS) {}
 
   /** Absolute position one past the last cached row. */
   get endPos(): number { return this.startPos + this.length; }
@@ -51,11 +61,19 @@ export class LayerKvCache {
 
   private grow(rows: number): void {
     const cap = Math.min(this.maxRows, Math.max(rows, 2 * (this.k.length / this.rowSize), 16));
-    const k = new Float32Array(cap * this.rowSize);
-    const v = new Float32Array(cap * this.rowSize);
+    const k = this.floats.alloc(cap * this.rowSize);
+    const v = this.floats.alloc(cap * this.rowSize);
     k.set(this.k.subarray(0, this.length * this.rowSize));
     v.set(this.v.subarray(0, this.length * this.rowSize));
+    if (this.k.length > 0) { this.floats.free(this.k); this.floats.free(this.v); }
     this.k = k; this.v = v;
+  }
+
+  /** Returns the arrays to their allocator; the layer is empty afterwards. */
+  release(): void {
+    if (this.k.length > 0) { this.floats.free(this.k); this.floats.free(this.v); }
+    this.k = new Float32Array(0); this.v = new Float32Array(0);
+    this.length = 0;
   }
 
   /** Bytes currently allocated for this layer. */
@@ -70,12 +88,12 @@ export class KvCache {
   /** The ids held in the cache, in order (enables prefix reuse). */
   readonly tokens: number[] = [];
 
-  constructor(config: ModelConfig, readonly nCtx: number) {
+  constructor(config: ModelConfig, readonly nCtx: number, floats?: FloatAllocator) {
     if (!(Number.isInteger(nCtx) && nCtx > 0)) throw new Llama4Error(`context size must be a positive integer (got ${nCtx})`);
     const rowSize = config.nKvHeads * config.headDim;
     this.layers = config.layers.map((l) => {
       const chunk = l.chunked ? config.attentionChunkSize : null;
-      return new LayerKvCache(rowSize, chunk === null ? nCtx : Math.min(nCtx, chunk), chunk);
+      return new LayerKvCache(rowSize, chunk === null ? nCtx : Math.min(nCtx, chunk), chunk, floats);
     });
   }
 
@@ -96,6 +114,13 @@ export class KvCache {
   }
 
   clear(): void { this.truncate(0); }
+
+  /** Frees the cache's memory (for backends that allocate it); the cache is empty afterwards. */
+  dispose(): void {
+    for (const layer of this.layers) { layer.release(); layer.startPos = 0; }
+    this.nPast = 0;
+    this.tokens.length = 0;
+  }
 
   get allocatedBytes(): number { return this.layers.reduce((s, l) => s + l.allocatedBytes, 0); }
 }

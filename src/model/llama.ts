@@ -42,7 +42,7 @@ export class LlamaModel {
 
   /** A fresh, empty KV cache for one sequence of at most nCtx tokens. */
   newCache(nCtx: number = this.config.maxContext): KvCache {
-    return new KvCache(this.config, nCtx);
+    return new KvCache(this.config, nCtx, this.backend.floats);
   }
 
   /**

@@ -110,6 +110,24 @@ for (const c of candidates) {
       }
     });
 
+    it('attention over a KV cache allocated by the backend (read in place)', () => {
+      const H = 4, Hkv = 2, d = 16, rows = 20, T = 2;
+      const floats = be.floats ?? { alloc: (n: number) => new Float32Array(n), free: () => {} };
+      const k = floats.alloc(rows * Hkv * d), v = floats.alloc(rows * Hkv * d);
+      k.set(randArray(rows * Hkv * d)); v.set(randArray(rows * Hkv * d));
+      const q = randArray(T * H * d);
+      const args = { q, k, v, nTokens: T, nHeads: H, nKvHeads: Hkv, headDim: d, keyStart: Int32Array.from([0, 3]), keyEnd: Int32Array.from([19, 20]), scale: 0.25 };
+      const want = new Float32Array(T * H * d), got = new Float32Array(T * H * d);
+      ref.attention({ ...args, k: Float32Array.from(k), v: Float32Array.from(v), out: want });
+      be.attention({ ...args, out: got });
+      assert.ok(maxRelDiff(got, want) < 1e-5);
+      floats.free(k); floats.free(v);
+      // A freed block is reused for the next allocation of the same size.
+      const again = floats.alloc(rows * Hkv * d);
+      if (be.floats) assert.equal(again.byteOffset, v.byteOffset);
+      floats.free(again);
+    });
+
     it('rmsNorm, rope, siluMul', () => {
       const dim = 40, rows = 3;
       const x = randArray(rows * dim, 3), w = randArray(dim);

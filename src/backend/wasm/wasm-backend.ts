@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { AttentionArgs, Backend, Matrix, MatrixData } from '../backend.js';
+import type { FloatAllocator } from '../../model/kv-cache.js';
 import { RefBackend } from '../ref/ref-backend.js';
 import { Llama4Error, assert } from '../../errors.js';
 import type { DType } from '../../io/tensor.js';
@@ -104,6 +105,31 @@ export class WasmBackend implements Backend {
     this.shards.push(...added);
     this.scratchBytes.push(...added.map(() => 0));
   }
+
+  /**
+   * KV caches live in the first wasm memory, so attention reads them in place. Freed blocks are
+   * kept per size for reuse (sizes double as caches grow, so few distinct sizes occur).
+   */
+  readonly floats: FloatAllocator = {
+    alloc: (n: number) => {
+      const bytes = Math.max(64, n * 4);
+      const free = this.freeBlocks.get(bytes);
+      const addr = free && free.length > 0 ? free.pop()! : this.shards[0].heap.alloc(bytes, 'KV cache');
+      const view = new Float32Array(this.shards[0].heap.memory.buffer, addr, n);
+      view.fill(0);
+      this.ownedFloats.add(view);
+      return view;
+    },
+    free: (a: Float32Array) => {
+      if (!this.ownedFloats.delete(a)) return;
+      const bytes = Math.max(64, a.length * 4);
+      const list = this.freeBlocks.get(bytes) ?? [];
+      list.push(a.byteOffset);
+      this.freeBlocks.set(bytes, list);
+    },
+  };
+  private readonly freeBlocks = new Map<number, number[]>();
+  private readonly ownedFloats = new WeakSet<Float32Array>();
 
   beginPass(): void { this.pool.setActive(true); }
   endPass(): void { this.pool.setActive(false); }
@@ -211,14 +237,19 @@ export class WasmBackend implements Backend {
     this.ensureScratch(0, maxKeys * 4);
     const { heap, io } = this.shards[0];
     const qBytes = T * H * d * 4, kvBytes = rows * Hkv * d * 4;
-    io.reset(2 * qBytes + 2 * kvBytes + 8 * T + 96);
-    const qa = io.take(qBytes), ka = io.take(kvBytes), va = io.take(kvBytes), oa = io.take(qBytes);
+    const copyKv = !(this.ownedFloats.has(a.k) && this.ownedFloats.has(a.v));
+    io.reset(2 * qBytes + (copyKv ? 2 * kvBytes : 0) + 8 * T + 96);
+    const qa = io.take(qBytes), oa = io.take(qBytes);
+    let ka = copyKv ? io.take(kvBytes) : 0, va = copyKv ? io.take(kvBytes) : 0;
     const ks = io.take(4 * T), ke = io.take(4 * T);
     const f32 = heap.f32, i32 = heap.i32;
     f32.set(a.q.subarray(0, T * H * d), qa >>> 2);
-    // TODO(perf): keep the KV cache inside wasm memory instead of copying it per call.
-    f32.set(a.k.subarray(0, rows * Hkv * d), ka >>> 2);
-    f32.set(a.v.subarray(0, rows * Hkv * d), va >>> 2);
+    // A cache allocated by `floats` is already in wasm memory: read it in place.
+    const inPlace = this.ownedFloats.has(a.k) && this.ownedFloats.has(a.v);
+    if (inPlace) { ka = a.k.byteOffset; va = a.v.byteOffset; } else {
+      f32.set(a.k.subarray(0, rows * Hkv * d), ka >>> 2);
+      f32.set(a.v.subarray(0, rows * Hkv * d), va >>> 2);
+    }
     i32.set(a.keyStart.subarray(0, T), ks >>> 2);
     i32.set(a.keyEnd.subarray(0, T), ke >>> 2);
     this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { 9: a.scale });
