@@ -16,6 +16,7 @@ import { readSafetensorsFolder } from './io/safetensors.js';
 import type { TensorSource } from './io/tensor.js';
 import { LlamaModel } from './model/llama.js';
 import { loadLlamaWeights, type WeightOrigin } from './model/weights.js';
+import { parseQuantType, quantizeForLoad, type LoadQuantType } from './quant/quantize-model.js';
 import { ChatFormatter, chatFormatterFor, detectChatFamily } from './tokenizer/chat.js';
 import { ggufChatTemplate, tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
 import { loadHfChatTemplate, loadHfTokenizer } from './tokenizer/hf-tokenizer.js';
@@ -25,6 +26,11 @@ import type { SamplingOptions } from './generate/sampler.js';
 export interface LoadOptions {
   /** Compute backend; the plain-TypeScript reference backend by default. */
   backend?: Backend;
+  /**
+   * Quantize F32/F16/BF16 weights while loading, each tensor to the type `llama4 quantize --type`
+   * gives it (llama.cpp's mix; `q4_k` = Q4_K_M). A GGUF that is already quantized is an error.
+   */
+  quant?: LoadQuantType;
 }
 
 export interface LoadedModel {
@@ -48,17 +54,20 @@ export interface LoadedModel {
 export async function loadModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const backend = options.backend ?? new RefBackend();
   if (!existsSync(path)) throw new Llama4Error('no such file or folder', { source: path });
-  if (statSync(path).isDirectory()) return loadHfFolder(path, backend);
-  return loadGgufFile(path, backend);
+  if (options.quant !== undefined) parseQuantType(options.quant);
+  if (statSync(path).isDirectory()) return loadHfFolder(path, backend, options.quant);
+  return loadGgufFile(path, backend, options.quant);
 }
 
-function loadGgufFile(path: string, backend: Backend): LoadedModel {
+async function loadGgufFile(path: string, backend: Backend, quant?: string): Promise<LoadedModel> {
   const gguf = readGguf(path, { lazy: true }); // tensors stream into the backend one at a time
   const config = modelConfigFromGguf(gguf.metadata, gguf.tensors, path);
   const tokenizer = tokenizerFromGguf(gguf.metadata, path);
   checkVocab(config, tokenizer, path);
   const chat = chatFormatFor(tokenizer, config, ggufChatTemplate(gguf.metadata), `${path} (tokenizer.chat_template)`);
-  const model = new LlamaModel(config, loadLlamaWeights(gguf, 'gguf', config, backend), backend);
+  const weights = quant ? quantizeForLoad(gguf, 'gguf', config, quant) : gguf;
+  await backend.reserve?.(totalBytes(weights));
+  const model = new LlamaModel(config, loadLlamaWeights(weights, 'gguf', config, backend), backend);
   const samplingDefaults: SamplingOptions = {};
   const temp = gguf.metadata.get('general.sampling.temp');
   const topP = gguf.metadata.get('general.sampling.top_p');
@@ -68,14 +77,17 @@ function loadGgufFile(path: string, backend: Backend): LoadedModel {
   return { path, format: 'gguf', config, model, tokenizer, chat, samplingDefaults };
 }
 
-async function loadHfFolder(folder: string, backend: Backend): Promise<LoadedModel> {
+async function loadHfFolder(folder: string, backend: Backend, quant?: string): Promise<LoadedModel> {
   const configPath = join(folder, 'config.json');
   const config = modelConfigFromHf(readJson(configPath), configPath);
   const tokenizer = await loadHfTokenizer(folder);
   checkVocab(config, tokenizer, folder);
   const chat = chatFormatFor(tokenizer, config, await loadHfChatTemplate(folder), join(folder, 'tokenizer_config.json'));
   const tensors: TensorSource = readSafetensorsFolder(folder);
-  const model = new LlamaModel(config, loadLlamaWeights(tensors, 'hf', config, backend), backend);
+  // Quantized at load: the weights in GGUF layout, encoded as `llama4 quantize` writes them.
+  const weights = quant ? quantizeForLoad(tensors, 'hf', config, quant) : tensors;
+  await backend.reserve?.(totalBytes(weights));
+  const model = new LlamaModel(config, loadLlamaWeights(weights, quant ? 'gguf' : 'hf', config, backend), backend);
   const samplingDefaults: SamplingOptions = {};
   const genPath = join(folder, 'generation_config.json');
   if (existsSync(genPath)) {
@@ -96,6 +108,13 @@ function chatFormatFor(tokenizer: TextTokenizer, config: ModelConfig, template: 
   if (detectChatFamily(tokenizer) !== null) return chatFormatterFor(tokenizer, template, templateSource);
   const text = (id: number | null) => (id === null ? '' : tokenizer.idToToken(id));
   return new ChatFormatter({ template, family: config.family, bosToken: text(tokenizer.bosId), eosToken: text(tokenizer.eosId), templateSource });
+}
+
+/** Bytes of all tensors of a source (what a backend will be asked to hold). */
+function totalBytes(src: TensorSource): number {
+  let n = 0;
+  for (const t of src.tensors.values()) n += t.byteLength;
+  return n;
 }
 
 /** The tokenizer must not produce ids the embedding table lacks. */

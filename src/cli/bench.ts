@@ -3,9 +3,10 @@
  * medians over repetitions (this machine is noisy; quote medians).
  */
 import type { Command } from 'commander';
-import { action, int, openModel, BACKEND_OPTION, THREADS_OPTION } from './common.js';
+import type { LoadQuantType } from '../quant/quantize-model.js';
+import { action, int, openModel, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION } from './common.js';
 
-interface Flags { promptTokens: number; genTokens: number; repetitions: number; json?: boolean; backend?: string; threads?: number }
+interface Flags { promptTokens: number; genTokens: number; repetitions: number; json?: boolean; backend?: string; threads?: number; quant?: LoadQuantType }
 
 export interface BenchResult {
   prefill_tps: number;
@@ -29,10 +30,10 @@ export function registerBench(program: Command): void {
     .option('--gen-tokens <n>', 'tokens decoded one at a time after the prompt', int('--gen-tokens', 1), 32)
     .option('--repetitions <n>', 'repetitions (the median is reported)', int('--repetitions', 1), 3)
     .option('--json', 'print {"prefill_tps","decode_tps","load_s","peak_rss_mb",…}')
-    .addOption(BACKEND_OPTION).addOption(THREADS_OPTION)
+    .addOption(BACKEND_OPTION).addOption(precisionOption('fast')).addOption(THREADS_OPTION).addOption(QUANT_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const t0 = performance.now();
-      const m = await openModel(modelPath, o.backend, o.threads);
+      const m = await openModel(modelPath, o);
       const loadS = (performance.now() - t0) / 1000;
       const V = m.config.vocabSize;
       // Fixed pseudo-random prompt: the speed must not depend on which ids are used.

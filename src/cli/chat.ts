@@ -4,13 +4,14 @@
  */
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import type { LoadQuantType } from '../quant/quantize-model.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
 import { encodeChat, type ChatMessage } from '../tokenizer/chat.js';
-import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, THREADS_OPTION } from './common.js';
+import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION } from './common.js';
 
 interface Flags extends SamplingFlags {
-  system?: string; maxTokens?: number; ctxSize?: number; ignoreEos?: boolean; stop: string[]; backend?: string; threads?: number; verbose?: boolean;
+  system?: string; maxTokens?: number; ctxSize?: number; ignoreEos?: boolean; stop: string[]; backend?: string; threads?: number; quant?: LoadQuantType; verbose?: boolean;
 }
 
 const HELP = 'commands: /clear (forget the conversation), /exit (quit); Ctrl-C stops a reply, Ctrl-D quits';
@@ -22,9 +23,9 @@ export function registerChat(program: Command): void {
     .option('--system <text>', 'a system message')
     .option('--ctx-size <n>', 'context size in tokens', int('--ctx-size', 1), 4096)
     .option('--verbose', 'after each reply, print tokens reused from the cache and evaluated')
-    .addOption(BACKEND_OPTION).addOption(THREADS_OPTION)
+    .addOption(BACKEND_OPTION).addOption(precisionOption('fast')).addOption(THREADS_OPTION).addOption(QUANT_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
-      const m = await openModel(modelPath, o.backend, o.threads);
+      const m = await openModel(modelPath, o);
       const session = new Session(m.model, Math.min(o.ctxSize ?? 4096, m.config.maxContext));
       const start: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
       let messages = [...start];

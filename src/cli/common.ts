@@ -11,6 +11,7 @@ import type { SamplingOptions } from '../generate/sampler.js';
 import type { Backend } from '../backend/backend.js';
 import { RefBackend } from '../backend/ref/ref-backend.js';
 import { WasmBackend } from '../backend/wasm/wasm-backend.js';
+import { LOAD_QUANT_TYPES, type LoadQuantType } from '../quant/quantize-model.js';
 
 /** The built-in default model: the tiny Llama 4 fixture shipped in the repository (random weights). */
 export const DEFAULT_MODEL = resolve(import.meta.dirname, '../../../fixtures/llama4-tiny-moe');
@@ -20,15 +21,31 @@ export const BACKEND_OPTION = new Option('--backend <name>', 'compute backend').
 /** `--threads`: kernel threads for the wasm backend (default: every core). */
 export const THREADS_OPTION = new Option('--threads <n>', 'threads for the wasm backend (default: all cores)').argParser(int('--threads', 1));
 
-/** The compute backend a command asked for (`--backend`, `--threads`). */
-export async function makeBackend(name = 'wasm', threads?: number): Promise<Backend> {
+/** `--quant`: quantize an F32/F16/BF16 model while loading it (types as `llama4 quantize` picks them). */
+export const QUANT_OPTION = new Option('--quant <type>', 'quantize F32/F16/BF16 weights at load (q4_k = llama.cpp\'s Q4_K_M mix)').choices(LOAD_QUANT_TYPES);
+
+/**
+ * `--precision` of the wasm backend: 'fast' multiplies quantized weights by 8-bit activations as
+ * llama.cpp does; 'exact' keeps f32 activations (the reference backend's logits). The commands
+ * that check correctness (logits, generate) default to exact, the ones for use to fast.
+ */
+export function precisionOption(defaultValue: 'fast' | 'exact'): Option {
+  return new Option('--precision <mode>', 'wasm arithmetic: fast (8-bit activations, like llama.cpp) or exact (f32)').choices(['fast', 'exact']).default(defaultValue);
+}
+
+/** The model flags every model-running command shares. */
+export interface ModelFlags { backend?: string; threads?: number; quant?: LoadQuantType; precision?: string }
+
+/** The compute backend a command asked for (`--backend`, `--threads`, `--precision`). */
+export async function makeBackend(o: ModelFlags): Promise<Backend> {
+  const name = o.backend ?? 'wasm';
   if (name === 'ref') return new RefBackend();
-  if (name === 'wasm') return WasmBackend.create({ threads });
+  if (name === 'wasm') return WasmBackend.create({ threads: o.threads, precision: o.precision === 'exact' ? 'exact' : 'fast' });
   throw new Llama4Error(`unknown backend '${name}' (available: wasm, ref)`);
 }
 
-export async function openModel(path: string | undefined, backend?: string, threads?: number): Promise<LoadedModel> {
-  return loadModel(path ?? DEFAULT_MODEL, { backend: await makeBackend(backend, threads) });
+export async function openModel(path: string | undefined, o: ModelFlags = {}): Promise<LoadedModel> {
+  return loadModel(path ?? DEFAULT_MODEL, { backend: await makeBackend(o), quant: o.quant });
 }
 
 /** Runs a command body; a Llama4Error (or any failure) becomes one line on stderr and exit 1. */

@@ -1,13 +1,14 @@
 /** `llama4 generate <model> (--prompt|--ids|--ids-file) --max-tokens N [--json]`: raw completion. */
 import type { Command } from 'commander';
+import type { LoadQuantType } from '../quant/quantize-model.js';
 import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
-import { action, addSamplingOptions, int, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, THREADS_OPTION } from './common.js';
+import { action, addSamplingOptions, int, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION } from './common.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; ids?: number[]; idsFile?: string; maxTokens?: number; json?: boolean;
-  ignoreEos?: boolean; stop: string[]; ctxSize?: number; backend?: string; threads?: number;
+  ignoreEos?: boolean; stop: string[]; ctxSize?: number; backend?: string; threads?: number; quant?: LoadQuantType;
 }
 
 export function registerGenerate(program: Command): void {
@@ -19,11 +20,11 @@ export function registerGenerate(program: Command): void {
     .option('--ids-file <file>', 'JSON file with the prompt token ids')
     .option('--ctx-size <n>', 'context size (default: prompt + max tokens)', int('--ctx-size', 1))
     .option('--json', 'print {"ids":[…],"text":"…"} instead of the text')
-    .addOption(BACKEND_OPTION).addOption(THREADS_OPTION)
+    .addOption(BACKEND_OPTION).addOption(precisionOption('exact')).addOption(THREADS_OPTION).addOption(QUANT_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const given = [o.prompt, o.ids, o.idsFile].filter((x) => x !== undefined).length;
       if (given !== 1) throw new Llama4Error('give exactly one of --prompt, --ids, --ids-file');
-      const m = await openModel(modelPath, o.backend, o.threads);
+      const m = await openModel(modelPath, o);
       const promptIds = o.prompt !== undefined ? m.tokenizer.encode(o.prompt) : o.ids ?? readIdsFile(o.idsFile!);
       const maxTokens = o.maxTokens ?? 32;
       const nCtx = o.ctxSize !== undefined ? Number(o.ctxSize) : promptIds.length + maxTokens;

@@ -5,6 +5,7 @@ import { registerBench } from './bench.js';
 import { registerChat } from './chat.js';
 import { registerGenerate } from './generate.js';
 import { registerLogits } from './logits.js';
+import { registerQuantize } from './quantize.js';
 import { registerRun } from './run.js';
 import { registerTokenize } from './tokenize.js';
 
@@ -23,5 +24,6 @@ registerGenerate(program);
 registerLogits(program);
 registerTokenize(program);
 registerBench(program);
+registerQuantize(program);
 
 await program.parseAsync(process.argv);

@@ -1,14 +1,15 @@
 /** `llama4 run [model] --prompt TEXT`: one chat turn (or a raw prompt), streamed to stdout. */
 import type { Command } from 'commander';
+import type { LoadQuantType } from '../quant/quantize-model.js';
 import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
 import { encodeChat, type ChatMessage } from '../tokenizer/chat.js';
-import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, THREADS_OPTION } from './common.js';
+import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION } from './common.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; system?: string; raw?: boolean; maxTokens?: number; ctxSize?: number;
-  ignoreEos?: boolean; stop: string[]; backend?: string; threads?: number;
+  ignoreEos?: boolean; stop: string[]; backend?: string; threads?: number; quant?: LoadQuantType;
 }
 
 async function readStdin(): Promise<string> {
@@ -25,11 +26,11 @@ export function registerRun(program: Command): void {
     .option('--system <text>', 'a system message')
     .option('--raw', 'complete the prompt as raw text instead of a chat turn')
     .option('--ctx-size <n>', 'context size in tokens', int('--ctx-size', 1))
-    .addOption(BACKEND_OPTION).addOption(THREADS_OPTION)
+    .addOption(BACKEND_OPTION).addOption(precisionOption('fast')).addOption(THREADS_OPTION).addOption(QUANT_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const prompt = o.prompt ?? (process.stdin.isTTY ? undefined : await readStdin());
       if (prompt === undefined || prompt.length === 0) throw new Llama4Error('give a prompt with --prompt (or on stdin)');
-      const m = await openModel(modelPath, o.backend, o.threads);
+      const m = await openModel(modelPath, o);
       const messages: ChatMessage[] = [];
       if (o.system) messages.push({ role: 'system', content: o.system });
       messages.push({ role: 'user', content: prompt });

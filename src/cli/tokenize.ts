@@ -13,7 +13,7 @@ export function registerTokenize(program: Command): void {
     .option('--pieces', 'print [{"id","piece"}] instead of ids')
     .action(action(async (modelPath: string, text: string, o: { bos: boolean; parseSpecial: boolean; pieces?: boolean }) => {
       if (typeof text !== 'string') throw new Llama4Error('give the text to tokenize');
-      const m = await openModel(modelPath, 'ref');
+      const m = await openModel(modelPath, { backend: 'ref' });
       const ids = m.tokenizer.encode(text, { addBos: o.bos ? undefined : false, parseSpecial: o.parseSpecial });
       const out = o.pieces ? ids.map((id) => ({ id, piece: m.tokenizer.decode([id]) })) : ids;
       process.stdout.write(`${JSON.stringify(out)}\n`);
