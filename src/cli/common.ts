@@ -45,7 +45,19 @@ export async function makeBackend(o: ModelFlags): Promise<Backend> {
 }
 
 export async function openModel(path: string | undefined, o: ModelFlags = {}): Promise<LoadedModel> {
-  return loadModel(path ?? DEFAULT_MODEL, { backend: await makeBackend(o), quant: o.quant });
+  const resolved = path === undefined ? DEFAULT_MODEL : await resolveModelPath(path);
+  return loadModel(resolved, { backend: await makeBackend(o), quant: o.quant });
+}
+
+/**
+ * A `<model>` argument as a local path: an existing file or folder as it is; a Hugging Face repo
+ * id (`org/repo[:QUANT]`) as its copy in the HF cache, pulled first (with progress on stderr)
+ * when missing, unless `--offline` / HF_HUB_OFFLINE=1 (see src/hub/).
+ */
+export async function resolveModelPath(arg: string, o: { allowSplit?: boolean } = {}): Promise<string> {
+  if (existsSync(arg)) return arg;
+  const { resolveModelArg } = await import('../hub/resolve.js');
+  return (await resolveModelArg(arg, o)).path;
 }
 
 /** Runs a command body; a Llama4Error (or any failure) becomes one line on stderr and exit 1. */

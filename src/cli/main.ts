@@ -4,9 +4,14 @@ import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerChat } from './chat.js';
 import { registerGenerate } from './generate.js';
+import { registerInspect } from './inspect.js';
 import { registerLogits } from './logits.js';
+import { registerLs } from './ls.js';
+import { registerHub, registerPull } from './pull.js';
 import { registerQuantize } from './quantize.js';
+import { registerRm } from './rm.js';
 import { registerRun } from './run.js';
+import { registerServe } from './serve.js';
 import { registerTokenize } from './tokenize.js';
 
 const program = new Command('llama4')
@@ -25,5 +30,11 @@ registerLogits(program);
 registerTokenize(program);
 registerBench(program);
 registerQuantize(program);
+registerServe(program);
+registerHub(program);
+registerPull(program);
+registerLs(program);
+registerRm(program);
+registerInspect(program);
 
 await program.parseAsync(process.argv);

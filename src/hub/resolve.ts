@@ -1,0 +1,39 @@
+/**
+ * `<model>` arguments: a local path stays a path; a repository id (`org/repo[:QUANT]`, see
+ * repo-spec.ts) becomes the path of its cached copy, pulled first when missing (unless offline).
+ */
+import { Llama4Error } from '../errors.js';
+import { HubError } from './api.js';
+import { ensureModel, type PullOptions } from './pull.js';
+import { formatSpec, looksLikeRepoSpec, parseRepoSpec } from './repo-spec.js';
+import type { CachedModel } from './cache.js';
+
+export interface ResolvedModel {
+  /** What to open: the argument itself, a snapshot folder, or a GGUF file (the first part of a split one). */
+  readonly path: string;
+  /** Set when the argument was a repository id. */
+  readonly cached?: CachedModel;
+}
+
+/**
+ * Resolves a `<model>` argument. `allowSplit` accepts split GGUFs (which only `inspect` reads);
+ * otherwise a split GGUF is a clear error.
+ */
+export async function resolveModelArg(arg: string, o: PullOptions & { allowSplit?: boolean } = {}): Promise<ResolvedModel> {
+  if (!looksLikeRepoSpec(arg)) return { path: arg };
+  const spec = parseRepoSpec(arg)!;
+  let cached: CachedModel;
+  try {
+    cached = await ensureModel(spec, o);
+  } catch (e) {
+    // A mistyped local path reads like a repo id: say that no local file was found either.
+    if (e instanceof HubError && (e.code === 'RepositoryNotFound' || e.status === 404)) {
+      throw new Llama4Error(`${arg}: no such file or folder, and no such repository on the hub (${e.message.replace(/^[^:]+: /, '')})`);
+    }
+    throw e;
+  }
+  if (!o.allowSplit && cached.gguf && cached.gguf.partCount > 1) {
+    throw new Llama4Error(`${formatSpec(spec)} is a GGUF split into ${cached.gguf.partCount} files, which llama4.ts cannot load yet; merge them with 'llama-gguf-split --merge ${cached.modelPath} merged.gguf' and run that file`);
+  }
+  return { path: cached.modelPath, cached };
+}
