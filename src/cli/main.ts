@@ -13,6 +13,7 @@ import { registerRm } from './rm.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerTokenize } from './tokenize.js';
+import { registerTrace } from './trace.js';
 
 const program = new Command('llama4')
   .description('Run Llama 4 and Llama 3 models (Hugging Face folders and GGUF files) in TypeScript')
@@ -28,6 +29,7 @@ registerChat(program);
 registerGenerate(program);
 registerLogits(program);
 registerTokenize(program);
+registerTrace(program);
 registerBench(program);
 registerQuantize(program);
 registerServe(program);

@@ -41,18 +41,28 @@ export function routeTopK(logits: Float32Array, T: number, E: number, K: number)
   return routes;
 }
 
+/** Interpretability hooks of one MoE layer over the batch (the model adapts ForwardHooks to these). */
+export interface MoeHooks {
+  /** Sees (and may edit) the router logits [T, E] before top-k. */
+  routerLogits?(logits: Float32Array): void;
+  /** Sees the chosen routes and returns the ones to run (unchanged, forced or with experts dropped). */
+  routes?(routes: Route[]): Route[];
+}
+
 /**
  * Mixture of experts, Llama 4 style: the chosen expert sees the token's input scaled by its
  * router weight — Expert(w·x), not w·Expert(x); SwiGLU is not homogeneous, so the two differ —
  * and the shared expert sees the unscaled input. Tokens are gathered per expert so only chosen
  * experts run.
  */
-export function moe(be: Backend, w: MoeFfnWeights, x: Float32Array, T: number, expertsPerToken: number): { out: Float32Array; routes: Route[] } {
+export function moe(be: Backend, w: MoeFfnWeights, x: Float32Array, T: number, expertsPerToken: number, hooks?: MoeHooks): { out: Float32Array; routes: Route[] } {
   const E = w.experts.length;
   const D = w.router.cols;
   const routerLogits = new Float32Array(T * E); // [T, E]
   be.matmul(x, T, w.router, routerLogits);
-  const routes = routeTopK(routerLogits, T, E, expertsPerToken);
+  hooks?.routerLogits?.(routerLogits);
+  let routes = routeTopK(routerLogits, T, E, expertsPerToken);
+  if (hooks?.routes) routes = hooks.routes(routes);
 
   const out = w.shared ? swiglu(be, w.shared, x, T) : new Float32Array(T * D);
   for (let e = 0; e < E; e++) {
