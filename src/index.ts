@@ -14,3 +14,4 @@ export { ChatFormatter, encodeChat, type ChatMessage } from './tokenizer/chat.js
 export { readGguf } from './io/gguf.js';
 export { readSafetensors, readSafetensorsFolder } from './io/safetensors.js';
 export { startServer, type ServerOptions, type RunningServer } from './server/index.js';
+export * from './inspect/index.js';
