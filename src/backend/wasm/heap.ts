@@ -25,7 +25,8 @@ export class WasmHeap {
 
   /** Reserves `bytes` (16-byte aligned) and returns the address. */
   alloc(bytes: number, what: string): number {
-    const addr = (this.top + 15) & ~15;
+    // Arithmetic, not `& ~15`: addresses reach 4 GiB and bitwise ops would make them negative.
+    const addr = Math.ceil(this.top / 16) * 16;
     const end = addr + bytes;
     if (end > this.maxBytes) {
       throw new Llama4Error(`out of wasm memory allocating ${what} (${(bytes / 2 ** 20).toFixed(1)} MiB; ${(this.top / 2 ** 20).toFixed(0)} MiB in use, limit ${(this.maxBytes / 2 ** 20).toFixed(0)} MiB)`);
@@ -74,7 +75,7 @@ export class Arena {
     this.used = 0;
   }
   take(bytes: number): number {
-    const addr = (this.base + this.used + 15) & ~15;
+    const addr = Math.ceil((this.base + this.used) / 16) * 16;
     this.used = addr + bytes - this.base;
     if (this.used > this.size) throw new Error(`arena ${this.what} overflow`);
     return addr;
