@@ -56,9 +56,15 @@ for (const shape of [LLAMA_1B, LLAMA4_MOE]) {
     if (only && !name.includes(only)) continue;
     const path = ensureFile(shape, ft);
     process.stderr.write(`benchmarking ${name} …\n`);
-    const row: Row = { file: name, sizeMb: Math.round(statSync(path).size / 2 ** 20), ours: runOurs(path) };
-    if (process.env.LLAMA_BENCH) row.cpp = runLlamaCpp(process.env.LLAMA_BENCH, path);
-    rows.push(row);
+    try {
+      const row: Row = { file: name, sizeMb: Math.round(statSync(path).size / 2 ** 20), ours: runOurs(path) };
+      if (process.env.LLAMA_BENCH) row.cpp = runLlamaCpp(process.env.LLAMA_BENCH, path);
+      rows.push(row);
+      process.stderr.write(`  ${JSON.stringify(row)}\n`);
+    } catch (err) {
+      // One failing file must not lose the others' results.
+      process.stderr.write(`  ${name} failed: ${(err as Error).message.split('\n')[0]}\n`);
+    }
   }
 }
 
