@@ -18,9 +18,10 @@ interface Q8Kernels {
   quantizeQ8_K(x: number, dst: number, n: number): void;
   quantizeActivations(fmt: number, x: number, dst: number, T: number, n: number): void;
   q8RowBytes(fmt: number, n: number): number;
+  q8ActivationBytes(fmt: number, T: number, n: number): number;
   q8FormatFor(t: number): number;
   vecDotQ8(t: number, w: number, xq: number, n: number): number;
-  matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number): void;
+  matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number, scratch: number): void;
   matmul(t: number, w: number, rowBytes: number, x: number, T: number, cols: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
 }
 
@@ -162,7 +163,7 @@ describe('wasm q8: activation quantizers', () => {
         const T = 3, rb = q8RowBytes(fmt, n);
         const x = new Float32Array(T * n);
         for (let t = 0; t < T; t++) x.set(activations(n, 100 + t), t * n);
-        const xa = wasm.putF32(x), qa = wasm.alloc(T * rb);
+        const xa = wasm.putF32(x), qa = wasm.alloc(wasm.k.q8ActivationBytes(fmt, T, n));
         wasm.k.quantizeActivations(fmt, xa, qa, T, n);
         for (let t = 0; t < T; t++) assert.deepEqual(wasm.bytes(qa + t * rb, rb), quantizeQ8(fmt, x, t * n, n), `${FMT_NAME[fmt]} row ${t}`);
       }
@@ -337,11 +338,12 @@ describe('wasm q8: matmulQ8', () => {
           for (let r = 0; r < rows; r++) w.set(weightRow(dtype, n, 50 + r, r % 2 === 1), r * rb);
           const x = new Float32Array(T * n);
           for (let k = 0; k < T; k++) x.set(activations(n, 70 + k, k % 2 === 0), k * n);
-          const wa = wasm.putBytes(w), xa = wasm.putF32(x), qa = wasm.alloc(T * xrb), oa = wasm.alloc(T * rows * 4);
+          const wa = wasm.putBytes(w), xa = wasm.putF32(x), qa = wasm.alloc(wasm.k.q8ActivationBytes(fmt, T, n)), oa = wasm.alloc(T * rows * 4);
+          const scratch = wasm.alloc(Math.max(4 * n, 65536));
           wasm.k.quantizeActivations(fmt, xa, qa, T, n);
           wasm.f32.fill(NaN, oa >>> 2, (oa >>> 2) + T * rows);
           const r0 = 2, r1 = 7;
-          wasm.k.matmulQ8(t, wa, rb, qa, xrb, T, oa, rows, r0, r1, n);
+          wasm.k.matmulQ8(t, wa, rb, qa, xrb, T, oa, rows, r0, r1, n, scratch);
           const out = wasm.f32.slice(oa >>> 2, (oa >>> 2) + T * rows);
           for (let k = 0; k < T; k++) {
             for (let r = 0; r < rows; r++) {
@@ -359,6 +361,102 @@ describe('wasm q8: matmulQ8', () => {
   });
 });
 
+/** A weight row whose block scales are drawn from every kind of f16 (subnormal, zero, ±inf, NaN-free). */
+function specialScaleRow(dtype: DType, n: number, seed: number): Uint8Array {
+  const patterns = [0x0001, 0x03ff, 0x8200, 0x0000, 0x8000, 0x0400, 0x3c00, 0xbc00, 0x7bff, 0x7c00, 0xfc00, 0x2e66];
+  const r = rng(seed);
+  const w = weightRow(dtype, n, seed, true);
+  const bb = blockBytes(dtype);
+  for (let o = 0; o < w.length; o += bb) {
+    const at = dtype === 'Q6_K' ? [o + 208] : dtype === 'Q4_1' || dtype === 'Q5_1' || dtype === 'Q4_K' || dtype === 'Q5_K' ? [o, o + 2] : [o];
+    for (const p of at) if (r() < 0.3) { const h = patterns[Math.floor(r() * patterns.length)]; w[p] = h & 0xff; w[p + 1] = h >>> 8; }
+  }
+  return w;
+}
+
+/**
+ * Runs matmulQ8 on rows [r0, r1) of `rows` weight rows and T tokens and checks every output
+ * against vecDotQ8 bit for bit (and the ggml reference for the legacy types), that nothing
+ * outside [r0, r1) × T was written, and that the activation buffer and the scratch were not
+ * overrun (canaries after both).
+ */
+function checkMatmul(dtype: DType, n: number, rows: number, T: number, r0: number, r1: number, seed: number, special = false): void {
+  wasm.reset();
+  const fmt = q8FormatFor(dtype)!;
+  const t = CODE[dtype]!;
+  const rb = rowBytes(dtype, n), xrb = q8RowBytes(fmt, n);
+  const w = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) w.set(special && r % 3 === 1 ? specialScaleRow(dtype, n, seed + r) : weightRow(dtype, n, seed + r, r % 2 === 1), r * rb);
+  const x = new Float32Array(T * n);
+  for (let k = 0; k < T; k++) x.set(activations(n, seed + 100 + k, k % 2 === 0), k * n);
+  const CANARY = 0xa5;
+  const qBytes = wasm.k.q8ActivationBytes(fmt, T, n), sBytes = Math.max(4 * n, 65536);
+  const wa = wasm.putBytes(w), xa = wasm.putF32(x);
+  const qa = wasm.alloc(qBytes + 64), sa = wasm.alloc(sBytes + 64), oa = wasm.alloc((T + 1) * rows * 4);
+  wasm.u8.fill(CANARY, qa + qBytes, qa + qBytes + 64);
+  wasm.u8.fill(CANARY, sa + sBytes, sa + sBytes + 64);
+  wasm.f32.fill(NaN, oa >>> 2, (oa >>> 2) + (T + 1) * rows);
+  wasm.k.quantizeActivations(fmt, xa, qa, T, n);
+  assert.ok(wasm.bytes(qa + qBytes, 64).every((b) => b === CANARY), `${dtype} n=${n} T=${T}: quantizeActivations wrote past q8ActivationBytes`);
+  wasm.k.matmulQ8(t, wa, rb, qa, xrb, T, oa, rows, r0, r1, n, sa);
+  assert.ok(wasm.bytes(sa + sBytes, 64).every((b) => b === CANARY), `${dtype} n=${n} T=${T}: matmulQ8 wrote past its scratch`);
+  const out = wasm.f32.slice(oa >>> 2, (oa >>> 2) + (T + 1) * rows);
+  const where = `${dtype} n=${n} rows=${rows} [${r0}, ${r1}) T=${T}`;
+  for (let k = 0; k <= T; k++) {
+    for (let r = 0; r < rows; r++) {
+      const v = out[k * rows + r];
+      if (k === T || r < r0 || r >= r1) { assert.ok(Number.isNaN(v), `${where}: token ${k} row ${r} outside the range was written`); continue; }
+      const single = wasm.k.vecDotQ8(t, wa + r * rb, qa + k * xrb, n);
+      assert.equal(v, single, `${where}: token ${k} row ${r}`);
+      if (LEGACY.has(dtype)) assert.equal(v, vecDotQ8(dtype, w, r * rb, wasm.bytes(qa + k * xrb, xrb), 0, n), `${where}: token ${k} row ${r} vs reference`);
+    }
+  }
+}
+
+describe('wasm q8: matmulQ8 shapes', () => {
+  it('T = 1…9 (token by token and four-token groups, odd group counts, padding lanes) on ragged row ranges', () => {
+    for (const dtype of TYPES) {
+      const n = LEGACY.has(dtype) ? 96 : 512;
+      for (let T = 1; T <= 9; T++) {
+        checkMatmul(dtype, n, 7, T, 1, 6, 10 * T); // odd start, odd count: a lone last row
+        checkMatmul(dtype, n, 4, T, 0, 4, 20 * T + 1);
+      }
+    }
+  });
+
+  it('one row, and the whole matrix, for T = 1, 4, 13', () => {
+    for (const dtype of TYPES) {
+      const n = LEGACY.has(dtype) ? 32 : 256;
+      for (const T of [1, 4, 13]) {
+        checkMatmul(dtype, n, 5, T, 3, 4, 7 + T);
+        checkMatmul(dtype, n, 5, T, 0, 5, 11 + T);
+      }
+    }
+  });
+
+  it('rows longer than the scratch holds (unpacked in chunks) stay bit-identical, and the scratch is not overrun', () => {
+    // 4·n = 64 KiB of scratch holds fewer blocks than a row has: the float sums continue across chunks.
+    for (const dtype of ['Q8_0', 'Q4_0', 'Q5_1', 'Q4_K', 'Q6_K'] as DType[]) {
+      for (const T of [1, 5, 8]) checkMatmul(dtype, 16384, 3, T, 0, 3, 3 * T);
+    }
+  });
+
+  it('every kind of f16 scale (subnormal, zero, ±inf) gives the same bits as vecDotQ8', () => {
+    for (const dtype of TYPES) {
+      const n = LEGACY.has(dtype) ? 256 : 512;
+      for (const T of [1, 2, 5, 8]) checkMatmul(dtype, n, 6, T, 0, 6, 40 + T, true);
+    }
+  });
+
+  it('q8ActivationBytes covers the rows and the packed copy for every T', () => {
+    for (const fmt of FORMATS) {
+      for (const n of fmt === Q8Format.Q8_K ? [256, 2048] : [32, 2048]) {
+        for (let T = 1; T <= 12; T++) assert.ok(wasm.k.q8ActivationBytes(fmt, T, n) >= T * q8RowBytes(fmt, n) + T * 2 * n, `fmt ${fmt} n=${n} T=${T}`);
+      }
+    }
+  });
+});
+
 describe('wasm q8: timing (printed, not asserted)', () => {
   it('GB/s of weight bytes, 2048 rows × 8192 columns, T = 1, one thread: integer path vs dequantize-to-f32', () => {
     const rows = 2048, n = 8192, reps = 5;
@@ -371,7 +469,7 @@ describe('wasm q8: timing (printed, not asserted)', () => {
       const distinct = Array.from({ length: 16 }, (_, r) => weightRow(dtype, n, 900 + r, false));
       const wa = wasm.alloc(rows * rb);
       for (let r = 0; r < rows; r++) wasm.u8.set(distinct[r % 16], wa + r * rb); // 16 distinct rows, cycled
-      const xa = wasm.putF32(x), qa = wasm.alloc(xrb), oa = wasm.alloc(rows * 4), ob = wasm.alloc(rows * 4), scratch = wasm.alloc(n * 4);
+      const xa = wasm.putF32(x), qa = wasm.alloc(wasm.k.q8ActivationBytes(fmt, 1, n)), oa = wasm.alloc(rows * 4), ob = wasm.alloc(rows * 4), scratch = wasm.alloc(Math.max(n * 4, 65536));
       let bestF32 = Infinity, bestQ8 = Infinity;
       for (let i = 0; i < reps; i++) {
         let t0 = performance.now();
@@ -379,7 +477,7 @@ describe('wasm q8: timing (printed, not asserted)', () => {
         bestF32 = Math.min(bestF32, performance.now() - t0);
         t0 = performance.now();
         wasm.k.quantizeActivations(fmt, xa, qa, 1, n);
-        wasm.k.matmulQ8(t, wa, rb, qa, xrb, 1, ob, rows, 0, rows, n);
+        wasm.k.matmulQ8(t, wa, rb, qa, xrb, 1, ob, rows, 0, rows, n, scratch);
         bestQ8 = Math.min(bestQ8, performance.now() - t0);
       }
       // Sanity: both paths compute the same product up to the activation rounding.
@@ -392,5 +490,34 @@ describe('wasm q8: timing (printed, not asserted)', () => {
       assert.ok(Number.isFinite(num / den));
     }
     console.log(`  weight bytes / time, best of ${reps}:\n${lines.join('\n')}`);
+  });
+
+  it('GMAC/s of matmulQ8, 512 rows × 4096 columns, one thread, T = 1 / 4 / 64 (token by token / four-token groups)', () => {
+    const rows = 512, n = 4096, reps = 3;
+    const lines: string[] = [];
+    for (const dtype of TYPES) {
+      wasm.reset();
+      const t = CODE[dtype]!, fmt = q8FormatFor(dtype)!;
+      const rb = rowBytes(dtype, n), xrb = q8RowBytes(fmt, n);
+      const distinct = Array.from({ length: 8 }, (_, r) => weightRow(dtype, n, 700 + r, false));
+      const wa = wasm.alloc(rows * rb);
+      for (let r = 0; r < rows; r++) wasm.u8.set(distinct[r % 8], wa + r * rb);
+      const cells: string[] = [];
+      for (const T of [1, 4, 64]) {
+        const x = new Float32Array(T * n);
+        for (let k = 0; k < T; k++) x.set(gaussian(n, 1, 80 + k), k * n);
+        const xa = wasm.putF32(x), qa = wasm.alloc(wasm.k.q8ActivationBytes(fmt, T, n)), oa = wasm.alloc(T * rows * 4), sa = wasm.alloc(Math.max(4 * n, 65536));
+        wasm.k.quantizeActivations(fmt, xa, qa, T, n);
+        let best = Infinity;
+        for (let i = 0; i < reps; i++) {
+          const t0 = performance.now();
+          wasm.k.matmulQ8(t, wa, rb, qa, xrb, T, oa, rows, 0, rows, n, sa);
+          best = Math.min(best, performance.now() - t0);
+        }
+        cells.push(`T=${T} ${(rows * n * T / best / 1e6).toFixed(1).padStart(5)}`);
+      }
+      lines.push(`  ${dtype.padEnd(5)} ${cells.join('   ')}`);
+    }
+    console.log(`  GMAC/s, best of ${reps} (activations already quantized):\n${lines.join('\n')}`);
   });
 });

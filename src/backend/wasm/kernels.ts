@@ -10,12 +10,17 @@ export interface KernelExports {
   matmul(t: number, w: number, rowBytes: number, x: number, T: number, cols: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
   attention(q: number, k: number, v: number, out: number, H: number, Hkv: number, d: number, keyStart: number, keyEnd: number, scale: number, p0: number, p1: number, scores: number): void;
   dequantRow(t: number, src: number, dst: number, n: number): void;
-  /** Quantizes T rows of n floats to 8 bits (fmt 0 = Q8_0, 1 = Q8_1, 2 = Q8_K), q8RowBytes apart. */
+  /**
+   * Quantizes T rows of n floats to 8 bits (fmt 0 = Q8_0, 1 = Q8_1, 2 = Q8_K), q8RowBytes apart,
+   * followed by the packed copy matmulQ8 reads: dst holds q8ActivationBytes(fmt, T, n) bytes.
+   */
   quantizeActivations(fmt: number, x: number, dst: number, T: number, n: number): void;
   q8RowBytes(fmt: number, n: number): number;
+  q8ActivationBytes(fmt: number, T: number, n: number): number;
   /** The activation format weight type t pairs with, −1 when t has no integer path. */
   q8FormatFor(t: number): number;
-  matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number): void;
+  /** scratch: the thread's scratch, at least max(4·n, 65536) bytes. */
+  matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number, scratch: number): void;
 }
 
 /** The path of the compiled kernels, next to the compiled JS (dist/wasm/kernels.wasm). */

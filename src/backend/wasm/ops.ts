@@ -19,7 +19,7 @@ export function runShare(instances: readonly KernelExports[], ctrl: Int32Array, 
       return;
     case Op.MatmulQ8:
       // dtype, w, rowBytes, xq, xqRowBytes, T, out, rows, cols
-      k.matmulQ8(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), lo, hi, a(8));
+      k.matmulQ8(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), lo, hi, a(8), scratch);
       return;
     case Op.Attention:
       // q, k, v, out, H, Hkv, d, keyStart, keyEnd, scale(f32)

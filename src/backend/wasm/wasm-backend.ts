@@ -190,12 +190,13 @@ export class WasmBackend implements Backend {
     const fmt = this.precision === 'fast' ? kernels.q8FormatFor(t) : -1;
     const xBytes = nTokens * m.cols * 4, oBytes = nTokens * m.rows * 4;
     const qRow = fmt >= 0 ? kernels.q8RowBytes(fmt, m.cols) : 0;
-    io.reset(xBytes + oBytes + nTokens * qRow + 48);
+    const qBytes = fmt >= 0 ? kernels.q8ActivationBytes(fmt, nTokens, m.cols) : 0;
+    io.reset(xBytes + oBytes + qBytes + 48);
     const xa = io.take(xBytes), oa = io.take(oBytes);
     heap.f32.set(x.subarray(0, nTokens * m.cols), xa >>> 2);
     if (fmt >= 0) {
       // Quantize the activations once, then integer dot products against the stored blocks.
-      const qa = io.take(nTokens * qRow);
+      const qa = io.take(qBytes);
       kernels.quantizeActivations(fmt, xa, qa, nTokens, m.cols);
       this.pool.run(Op.MatmulQ8, [t, m.addr, m.rowBytes, qa, qRow, nTokens, oa, m.rows, m.cols], m.rows, {}, m.shard);
     } else {

@@ -7,11 +7,13 @@
 // Integer products use i16 lanes: weight quants are widened (v128.load8x8_u / _s, or unpacked as
 // bytes with v128.and / i16x8 shifts and widened with i16x8.extend_*), activations with
 // v128.load8x8_s, and i32x4.dot_i16x8_s sums pairs into i32 lanes; every integer sum is exact
-// (|q_w·q_a| < 2^15, block sums < 2^31). No relaxed SIMD. For the legacy 32-element types the
-// per-block float arithmetic follows ggml's generic C expression by expression (four blocks'
-// integer sums are transposed into one vector, their terms added to sumf in block order), so
-// those dots are bit-identical to it; for the K-quants the exact integer sum of a super-block is
-// scaled once (ggml keeps eight float partial sums per row), which differs only in f32 rounding.
+// (i16 × i16 products are exact in i32, super-block sums < 2^31). No relaxed SIMD. For the legacy
+// 32-element types the per-block float arithmetic follows ggml's generic C expression by
+// expression (four blocks' integer sums are transposed into one vector, their terms added to sumf
+// in block order), so those dots are bit-identical to it; for the K-quants the exact integer sum
+// of a super-block is scaled once (ggml keeps eight float partial sums per row), which differs
+// only in f32 rounding. matmulQ8 (the second half of this file) reorganizes the same arithmetic
+// for throughput and stays bit-identical to vecDotQ8.
 
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16, f16x4 } from './f16';
@@ -67,12 +69,31 @@ export const FMT_Q8_K: i32 = 2;
   return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(one, big)));
 }
 
+// Vector constants in memory: V8 rebuilds a v128.const with three instructions at every use, even
+// inside loops; a load from here is one.
+const CONSTS = memory.data<u32>([
+  0x000f000f, 0x000f000f, 0x000f000f, 0x000f000f, // 0: i16 15
+  0x7fff, 0x7fff, 0x7fff, 0x7fff, // 16
+  0x38000000, 0x38000000, 0x38000000, 0x38000000, // 32
+  0x400, 0x400, 0x400, 0x400, // 48
+  0x77ff, 0x77ff, 0x77ff, 0x77ff, // 64: 0x7bff − 0x400
+], 16);
+@inline function low4(): v128 { return v128.load(CONSTS); }
+
+/** f16x4 (f16.ts) with its common-path constants loaded from CONSTS; the same result for every input. */
+@inline function f16x4c(h: v128): v128 {
+  const a = v128.and(h, v128.load(CONSTS, 16));
+  const f = i32x4.add(i32x4.shl(a, 13), v128.load(CONSTS, 32));
+  if (v128.any_true(i32x4.gt_u(i32x4.sub(a, v128.load(CONSTS, 48)), v128.load(CONSTS, 64)))) return f16x4(h);
+  return v128.or(f, i32x4.shl(v128.xor(h, a), 16));
+}
+
 /** The f16 at p, p + s, p + 2s, p + 3s as f32x4. */
 @inline function f16Gather(p: usize, s: usize): v128 {
   let v = v128.load16_lane(p, i32x4.splat(0), 0);
   v = v128.load16_lane(p + s, v, 2);
   v = v128.load16_lane(p + 2 * s, v, 4);
-  return f16x4(v128.load16_lane(p + 3 * s, v, 6));
+  return f16x4c(v128.load16_lane(p + 3 * s, v, 6));
 }
 
 /** Lane sums of four i32x4 vectors: [Σp0, Σp1, Σp2, Σp3]. */
@@ -213,7 +234,11 @@ export function q8FormatFor(t: i32): i32 {
   return -1;
 }
 
-/** Quantizes T rows of n floats (x, n·4 bytes apart) into dst, q8RowBytes(fmt, n) apart. */
+/**
+ * Quantizes T rows of n floats (x, n·4 bytes apart) into dst, q8RowBytes(fmt, n) apart, then
+ * writes the copy matmulQ8 reads after them (see packActivations): dst must hold
+ * q8ActivationBytes(fmt, T, n) bytes.
+ */
 export function quantizeActivations(fmt: i32, x: usize, dst: usize, T: i32, n: i32): void {
   const xs = <usize>n << 2, ds = <usize>q8RowBytes(fmt, n);
   for (let t = 0; t < T; t++) {
@@ -222,26 +247,20 @@ export function quantizeActivations(fmt: i32, x: usize, dst: usize, T: i32, n: i
     else if (fmt == FMT_Q8_1) quantizeQ8_1(src, out, n);
     else quantizeQ8_K(src, out, n);
   }
+  packActivations(fmt, dst, ds, T, n);
 }
 
 // ---------------------------------------------------------------------------------------------
 // legacy weight blocks (32 elements). sumX(wb, xq): one block times one activation block as an
-// i32x4 of partial sums; sum4X(wb, xq, xs): the block unpacked once and dotted with four
-// activation blocks xq, xq + xs, … → [Σ token 0, Σ token 1, Σ token 2, Σ token 3].
+// i32x4 of partial sums.
 
 const LOW4 = i16x8.splat(0x0f);
 const M0F = i8x16.splat(0x0f);
 const EIGHT = i16x8.splat(8);
 
-@inline function dot32x4(w0: v128, w1: v128, w2: v128, w3: v128, xq: usize, xs: usize): v128 {
-  return hsum4(dot32(w0, w1, w2, w3, xq), dot32(w0, w1, w2, w3, xq + xs), dot32(w0, w1, w2, w3, xq + 2 * xs), dot32(w0, w1, w2, w3, xq + 3 * xs));
-}
 
 @inline function sumQ8_0(wb: usize, xq: usize): v128 {
   return dot32(v128.load8x8_s(wb, 2), v128.load8x8_s(wb, 10), v128.load8x8_s(wb, 18), v128.load8x8_s(wb, 26), xq);
-}
-@inline function sum4Q8_0(wb: usize, xq: usize, xs: usize): v128 {
-  return dot32x4(v128.load8x8_s(wb, 2), v128.load8x8_s(wb, 10), v128.load8x8_s(wb, 18), v128.load8x8_s(wb, 26), xq, xs);
 }
 
 @inline function sumQ4_0(wb: usize, xq: usize): v128 {
@@ -249,19 +268,10 @@ const EIGHT = i16x8.splat(8);
   return dot32(i16x8.sub(v128.and(a, LOW4), EIGHT), i16x8.sub(v128.and(c, LOW4), EIGHT),
     i16x8.sub(i16x8.shr_u(a, 4), EIGHT), i16x8.sub(i16x8.shr_u(c, 4), EIGHT), xq);
 }
-@inline function sum4Q4_0(wb: usize, xq: usize, xs: usize): v128 {
-  const a = v128.load8x8_u(wb, 2), c = v128.load8x8_u(wb, 10);
-  return dot32x4(i16x8.sub(v128.and(a, LOW4), EIGHT), i16x8.sub(v128.and(c, LOW4), EIGHT),
-    i16x8.sub(i16x8.shr_u(a, 4), EIGHT), i16x8.sub(i16x8.shr_u(c, 4), EIGHT), xq, xs);
-}
 
 @inline function sumQ4_1(wb: usize, xq: usize): v128 {
   const a = v128.load8x8_u(wb, 4), c = v128.load8x8_u(wb, 12);
   return dot32(v128.and(a, LOW4), v128.and(c, LOW4), i16x8.shr_u(a, 4), i16x8.shr_u(c, 4), xq);
-}
-@inline function sum4Q4_1(wb: usize, xq: usize, xs: usize): v128 {
-  const a = v128.load8x8_u(wb, 4), c = v128.load8x8_u(wb, 12);
-  return dot32x4(v128.and(a, LOW4), v128.and(c, LOW4), i16x8.shr_u(a, 4), i16x8.shr_u(c, 4), xq, xs);
 }
 
 const BITS8 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
@@ -281,13 +291,6 @@ const BITS8 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.and(q5ClearHi(qh), f0));
   return dot32(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo), i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), xq);
 }
-@inline function sum4Q5_0(wb: usize, xq: usize, xs: usize): v128 {
-  const qh = v128.load32_zero(wb, 2), q = v128.load(wb, 6);
-  const f0 = i8x16.splat(-16);
-  const lo = v128.or(v128.and(q, M0F), v128.and(q5ClearLo(qh), f0));
-  const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.and(q5ClearHi(qh), f0));
-  return dot32x4(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo), i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), xq, xs);
-}
 
 @inline function sumQ5_1(wb: usize, xq: usize): v128 {
   const qh = v128.load32_zero(wb, 4), q = v128.load(wb, 8);
@@ -295,13 +298,6 @@ const BITS8 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   const lo = v128.or(v128.and(q, M0F), v128.andnot(b4, q5ClearLo(qh))); // nib | 16 where the bit is set
   const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.andnot(b4, q5ClearHi(qh)));
   return dot32(i16x8.extend_low_i8x16_u(lo), i16x8.extend_high_i8x16_u(lo), i16x8.extend_low_i8x16_u(hi), i16x8.extend_high_i8x16_u(hi), xq);
-}
-@inline function sum4Q5_1(wb: usize, xq: usize, xs: usize): v128 {
-  const qh = v128.load32_zero(wb, 4), q = v128.load(wb, 8);
-  const b4 = i8x16.splat(0x10);
-  const lo = v128.or(v128.and(q, M0F), v128.andnot(b4, q5ClearLo(qh)));
-  const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.andnot(b4, q5ClearHi(qh)));
-  return dot32x4(i16x8.extend_low_i8x16_u(lo), i16x8.extend_high_i8x16_u(lo), i16x8.extend_low_i8x16_u(hi), i16x8.extend_high_i8x16_u(hi), xq, xs);
 }
 
 // A block's contribution to sumf, four lanes at a time, in the exact expression order of
@@ -382,62 +378,6 @@ function dotQ5_1(w: usize, x: usize, n: i32): f32 {
     sumf += f32x4.extract_lane(termQx_1(i32x4.splat(hsumI(sumQ5_1(wb, xb + 4))), h1(wb), h1(xb), h1(wb + 2), h1(xb + 2)), 0);
   }
   return sumf;
-}
-
-// ---------------------------------------------------------------------------------------------
-// legacy dots, four tokens (x, x + xs, x + 2xs, x + 3xs) sharing each unpacked weight block; the
-// four tokens' sums of a block are one vector. Same float steps per token as the one-token dots.
-
-@inline function store4(o: usize, os: usize, s0: f32, s1: f32, s2: f32, s3: f32): void {
-  store<f32>(o, s0);
-  store<f32>(o + os, s1);
-  store<f32>(o + 2 * os, s2);
-  store<f32>(o + 3 * os, s3);
-}
-
-function dot4Q8_0(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let b = 0, nb = n >> 5, wb = w, xb = x; b < nb; b++, wb += 34, xb += 34) {
-    const t = termQ8_0(sum4Q8_0(wb, xb + 2, xs), h1(wb), f16Gather(xb, xs));
-    s0 += f32x4.extract_lane(t, 0); s1 += f32x4.extract_lane(t, 1); s2 += f32x4.extract_lane(t, 2); s3 += f32x4.extract_lane(t, 3);
-  }
-  store4(o, os, s0, s1, s2, s3);
-}
-
-function dot4Q4_0(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let b = 0, nb = n >> 5, wb = w, xb = x; b < nb; b++, wb += 18, xb += 34) {
-    const t = termQ4_0(sum4Q4_0(wb, xb + 2, xs), h1(wb), f16Gather(xb, xs));
-    s0 += f32x4.extract_lane(t, 0); s1 += f32x4.extract_lane(t, 1); s2 += f32x4.extract_lane(t, 2); s3 += f32x4.extract_lane(t, 3);
-  }
-  store4(o, os, s0, s1, s2, s3);
-}
-
-function dot4Q4_1(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let b = 0, nb = n >> 5, wb = w, xb = x; b < nb; b++, wb += 20, xb += 36) {
-    const t = termQx_1(sum4Q4_1(wb, xb + 4, xs), h1(wb), f16Gather(xb, xs), h1(wb + 2), f16Gather(xb + 2, xs));
-    s0 += f32x4.extract_lane(t, 0); s1 += f32x4.extract_lane(t, 1); s2 += f32x4.extract_lane(t, 2); s3 += f32x4.extract_lane(t, 3);
-  }
-  store4(o, os, s0, s1, s2, s3);
-}
-
-function dot4Q5_0(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let b = 0, nb = n >> 5, wb = w, xb = x; b < nb; b++, wb += 22, xb += 34) {
-    const t = termQ5_0(sum4Q5_0(wb, xb + 2, xs), h1(wb), f16Gather(xb, xs));
-    s0 += f32x4.extract_lane(t, 0); s1 += f32x4.extract_lane(t, 1); s2 += f32x4.extract_lane(t, 2); s3 += f32x4.extract_lane(t, 3);
-  }
-  store4(o, os, s0, s1, s2, s3);
-}
-
-function dot4Q5_1(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let b = 0, nb = n >> 5, wb = w, xb = x; b < nb; b++, wb += 24, xb += 36) {
-    const t = termQx_1(sum4Q5_1(wb, xb + 4, xs), h1(wb), f16Gather(xb, xs), h1(wb + 2), f16Gather(xb + 2, xs));
-    s0 += f32x4.extract_lane(t, 0); s1 += f32x4.extract_lane(t, 1); s2 += f32x4.extract_lane(t, 2); s3 += f32x4.extract_lane(t, 3);
-  }
-  store4(o, os, s0, s1, s2, s3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -581,105 +521,6 @@ function dotQ6_K(w: usize, x: usize, n: i32): f32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// K-quants, four tokens sharing each unpacked chunk of the weight row.
-
-function dot4Q4_K(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let i = 0, nb = n >> 8; i < nb; i++) {
-    const wb = w + <usize>i * 144, x0 = x + <usize>i * 292, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
-    const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
-    const sl = kScalesLo(u0), sh = kScalesHi(u0, u2);
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    for (let j = 0; j < 4; j++) {
-      const q = wb + 16 + (<usize>j << 5), off: usize = 4 + (<usize>j << 6);
-      const q0 = v128.load8x8_u(q), q1 = v128.load8x8_u(q, 8), q2 = v128.load8x8_u(q, 16), q3 = v128.load8x8_u(q, 24);
-      const l0 = v128.and(q0, LOW4), l1 = v128.and(q1, LOW4), l2 = v128.and(q2, LOW4), l3 = v128.and(q3, LOW4);
-      const h0 = i16x8.shr_u(q0, 4), h1 = i16x8.shr_u(q1, 4), h2 = i16x8.shr_u(q2, 4), h3 = i16x8.shr_u(q3, 4);
-      const scl = i32x4.splat(byteOf(sl, sh, 2 * j)), sch = i32x4.splat(byteOf(sl, sh, 2 * j + 1));
-      a0 = i32x4.add(a0, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x0 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x0 + off + 32), sch)));
-      a1 = i32x4.add(a1, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x1 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x1 + off + 32), sch)));
-      a2 = i32x4.add(a2, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x2 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x2 + off + 32), sch)));
-      a3 = i32x4.add(a3, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x3 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x3 + off + 32), sch)));
-    }
-    const d = f16(load<u16>(wb)), dmin = f16(load<u16>(wb, 2));
-    const ml = kMinsLo(u1), mh = kMinsHi(u1, u2);
-    s0 += (d * load<f32>(x0)) * <f32>hsumI(a0); s0 -= (dmin * load<f32>(x0)) * <f32>minsDot(x0, ml, mh);
-    s1 += (d * load<f32>(x1)) * <f32>hsumI(a1); s1 -= (dmin * load<f32>(x1)) * <f32>minsDot(x1, ml, mh);
-    s2 += (d * load<f32>(x2)) * <f32>hsumI(a2); s2 -= (dmin * load<f32>(x2)) * <f32>minsDot(x2, ml, mh);
-    s3 += (d * load<f32>(x3)) * <f32>hsumI(a3); s3 -= (dmin * load<f32>(x3)) * <f32>minsDot(x3, ml, mh);
-  }
-  store4(o, os, s0, s1, s2, s3);
-}
-
-function dot4Q5_K(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let i = 0, nb = n >> 8; i < nb; i++) {
-    const wb = w + <usize>i * 176, x0 = x + <usize>i * 292, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
-    const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
-    const sl = kScalesLo(u0), sh = kScalesHi(u0, u2);
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    for (let j = 0; j < 4; j++) {
-      const q = wb + 48 + (<usize>j << 5), off: usize = 4 + (<usize>j << 6);
-      const k0 = 2 * j, k1 = 2 * j + 1;
-      const c0 = v128.load(q), c1 = v128.load(q, 16), g0 = v128.load(wb, 16), g1 = v128.load(wb, 32);
-      const e0 = q5kLo(c0, g0, k0), e1 = q5kLo(c1, g1, k0), f0 = q5kHi(c0, g0, k0), f1 = q5kHi(c1, g1, k0);
-      const l0 = i16x8.extend_low_i8x16_u(e0), l1 = i16x8.extend_high_i8x16_u(e0), l2 = i16x8.extend_low_i8x16_u(e1), l3 = i16x8.extend_high_i8x16_u(e1);
-      const h0 = i16x8.extend_low_i8x16_u(f0), h1 = i16x8.extend_high_i8x16_u(f0), h2 = i16x8.extend_low_i8x16_u(f1), h3 = i16x8.extend_high_i8x16_u(f1);
-      const scl = i32x4.splat(byteOf(sl, sh, k0)), sch = i32x4.splat(byteOf(sl, sh, k1));
-      a0 = i32x4.add(a0, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x0 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x0 + off + 32), sch)));
-      a1 = i32x4.add(a1, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x1 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x1 + off + 32), sch)));
-      a2 = i32x4.add(a2, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x2 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x2 + off + 32), sch)));
-      a3 = i32x4.add(a3, i32x4.add(i32x4.mul(dot32(l0, l1, l2, l3, x3 + off), scl), i32x4.mul(dot32(h0, h1, h2, h3, x3 + off + 32), sch)));
-    }
-    const d = f16(load<u16>(wb)), dmin = f16(load<u16>(wb, 2));
-    const ml = kMinsLo(u1), mh = kMinsHi(u1, u2);
-    s0 += (d * load<f32>(x0)) * <f32>hsumI(a0); s0 -= (dmin * load<f32>(x0)) * <f32>minsDot(x0, ml, mh);
-    s1 += (d * load<f32>(x1)) * <f32>hsumI(a1); s1 -= (dmin * load<f32>(x1)) * <f32>minsDot(x1, ml, mh);
-    s2 += (d * load<f32>(x2)) * <f32>hsumI(a2); s2 -= (dmin * load<f32>(x2)) * <f32>minsDot(x2, ml, mh);
-    s3 += (d * load<f32>(x3)) * <f32>hsumI(a3); s3 -= (dmin * load<f32>(x3)) * <f32>minsDot(x3, ml, mh);
-  }
-  store4(o, os, s0, s1, s2, s3);
-}
-
-@inline function q6Group(p1: v128, p2: v128, p3: v128, p4: v128, s1: v128, s2: v128, s3: v128, s4: v128): v128 {
-  return i32x4.add(i32x4.add(i32x4.mul(p1, s1), i32x4.mul(p2, s2)), i32x4.add(i32x4.mul(p3, s3), i32x4.mul(p4, s4)));
-}
-
-function dot4Q6_K(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let i = 0, nb = n >> 8; i < nb; i++) {
-    const wb = w + <usize>i * 210, x0 = x + <usize>i * 292, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    for (let h = 0; h < 2; h++) {
-      const ql = wb + (<usize>h << 6), qh = wb + 128 + (<usize>h << 5), sc = wb + 192 + (<usize>h << 3);
-      const ah: usize = 4 + (<usize>h << 7);
-      for (let g = 0; g < 2; g++) {
-        const c = <usize>g << 4;
-        const A = v128.load(ql + c), B = v128.load(ql + c, 32), H = v128.load(qh + c);
-        const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
-        const q10 = i16x8.extend_low_i8x16_u(v1), q11 = i16x8.extend_high_i8x16_u(v1);
-        const q20 = i16x8.extend_low_i8x16_u(v2), q21 = i16x8.extend_high_i8x16_u(v2);
-        const q30 = i16x8.extend_low_i8x16_u(v3), q31 = i16x8.extend_high_i8x16_u(v3);
-        const q40 = i16x8.extend_low_i8x16_u(v4), q41 = i16x8.extend_high_i8x16_u(v4);
-        const c1 = i32x4.splat(<i32>load<i8>(sc + g)), c2 = i32x4.splat(<i32>load<i8>(sc + g, 2));
-        const c3 = i32x4.splat(<i32>load<i8>(sc + g, 4)), c4 = i32x4.splat(<i32>load<i8>(sc + g, 6));
-        const off = ah + c;
-        a0 = i32x4.add(a0, q6Group(dot16(q10, q11, x0 + off), dot16(q20, q21, x0 + off + 32), dot16(q30, q31, x0 + off + 64), dot16(q40, q41, x0 + off + 96), c1, c2, c3, c4));
-        a1 = i32x4.add(a1, q6Group(dot16(q10, q11, x1 + off), dot16(q20, q21, x1 + off + 32), dot16(q30, q31, x1 + off + 64), dot16(q40, q41, x1 + off + 96), c1, c2, c3, c4));
-        a2 = i32x4.add(a2, q6Group(dot16(q10, q11, x2 + off), dot16(q20, q21, x2 + off + 32), dot16(q30, q31, x2 + off + 64), dot16(q40, q41, x2 + off + 96), c1, c2, c3, c4));
-        a3 = i32x4.add(a3, q6Group(dot16(q10, q11, x3 + off), dot16(q20, q21, x3 + off + 32), dot16(q30, q31, x3 + off + 64), dot16(q40, q41, x3 + off + 96), c1, c2, c3, c4));
-      }
-    }
-    const d = f16(load<u16>(wb, 208)), sc = wb + 192;
-    s0 += (d * load<f32>(x0)) * <f32>(hsumI(a0) - 32 * q6Bias(sc, x0));
-    s1 += (d * load<f32>(x1)) * <f32>(hsumI(a1) - 32 * q6Bias(sc, x1));
-    s2 += (d * load<f32>(x2)) * <f32>(hsumI(a2) - 32 * q6Bias(sc, x2));
-    s3 += (d * load<f32>(x3)) * <f32>(hsumI(a3) - 32 * q6Bias(sc, x3));
-  }
-  store4(o, os, s0, s1, s2, s3);
-}
-
-// ---------------------------------------------------------------------------------------------
 // entry points
 
 /**
@@ -700,32 +541,680 @@ export function vecDotQ8(t: i32, w: usize, xq: usize, n: i32): f32 {
   return 0;
 }
 
-/** Four tokens (xq, xq + xs, …) against one row, results to o, o + os, o + 2os, o + 3os. */
-function vecDotQ8x4(t: i32, w: usize, xq: usize, xs: usize, n: i32, o: usize, os: usize): void {
-  switch (t) {
-    case T_Q8_0: dot4Q8_0(w, xq, xs, n, o, os); return;
-    case T_Q4_0: dot4Q4_0(w, xq, xs, n, o, os); return;
-    case T_Q4_1: dot4Q4_1(w, xq, xs, n, o, os); return;
-    case T_Q5_0: dot4Q5_0(w, xq, xs, n, o, os); return;
-    case T_Q5_1: dot4Q5_1(w, xq, xs, n, o, os); return;
-    case T_Q4_K: dot4Q4_K(w, xq, xs, n, o, os); return;
-    case T_Q5_K: dot4Q5_K(w, xq, xs, n, o, os); return;
-    case T_Q6_K: dot4Q6_K(w, xq, xs, n, o, os); return;
-  }
-  store4(o, os, 0, 0, 0, 0);
+
+// =============================================================================================
+// matmulQ8: the quantized activations repacked once per matmul (packActivations, called by
+// quantizeActivations), then one of two kernels.
+//
+// * Few tokens (T < GROUP_MIN: decode): each weight row is streamed once from memory and dotted
+//   with every token's activations, which were widened to i16 beforehand (plain loads instead of
+//   widening loads, block scales already f32). Four consecutive blocks of one row are summed into
+//   the lanes of one vector, so that each row stays one sequential stream (measured: the hardware
+//   prefetcher keeps up with one stream per row much better than with four rows side by side).
+//   Q8_0, Q4_0, Q4_K and Q6_K have such row kernels; the other types use vecDotQ8 per row.
+//
+// * More tokens (prefill, batches): "tokens in lanes". Activations are packed in groups of four
+//   tokens: for each pair of elements (2p, 2p + 1) one i16x8 holding that pair for each of the
+//   four tokens. A weight row is unpacked once per matmul into scratch as i16 (K-quant sub-block
+//   scales folded in), and i32x4.dot_i16x8_s(splat(weight pair), activation pairs) then adds
+//   w[2p]·x[2p] + w[2p+1]·x[2p+1] for four tokens at once — no horizontal sums, and the block's
+//   float step is done for four tokens in one vector. Four rows × two groups (8 tokens) per pass:
+//   six loads and eight dot products per pair of elements. This runs at about 80% of the
+//   machine's i32x4.dot_i16x8_s peak (2 per cycle), the bound without relaxed SIMD's i8 dots.
+//
+// Both keep every dot's float arithmetic exactly that of vecDotQ8 (each lane is one row × token
+// and adds its blocks' terms in block order), so the results are bit-identical to it.
+//
+// Note on V8: it schedules all loads of a basic block first, so loop bodies are kept to about a
+// dozen vector loads (more would be spilled to the stack and reloaded).
+
+/** From this many tokens on matmulQ8 uses the four-tokens-per-vector kernels. */
+const GROUP_MIN: i32 = 4;
+
+/** Start of the packed copy: after the T quantized rows, 64-byte aligned. */
+@inline function packBase(xq: usize, xqRowBytes: usize, T: i32): usize {
+  return (xq + <usize>T * xqRowBytes + 63) & ~(<usize>63);
+}
+
+// Per-token layout (T < GROUP_MIN):
+//   Q8_0 / Q8_1: [i16 × n][f32 d × nb][f32 s × nb][i32 Σq × nb]   (nb = n / 32)
+//   Q8_K:        [i16 × n][f32 d × ns][i16 bsums × 16 × ns]          (ns = n / 256)
+@inline function tokenRecBytes(fmt: i32, n: i32): usize {
+  if (fmt == FMT_Q8_K) return (<usize>n << 1) + <usize>(n >> 8) * 36;
+  return (<usize>n << 1) + <usize>(n >> 5) * 12;
+}
+
+// Four-token groups (T ≥ GROUP_MIN): G = ⌈T/4⌉ groups; the record of group g and block b is at
+// (b·G + g)·RS, so the groups of one block are adjacent. Tokens past T are zeros (their lanes are
+// computed but never stored).
+//   Q8_0 / Q8_1 (RS = 288): 256 B of pairs (16 × i16x8: pair p = [t0 x2p x2p+1, t1 …, t2 …, t3 …]),
+//                           f32x4 d, f32x4 s (Q8_1; zeros for Q8_0)
+//   Q8_K (RS = 2128):       2048 B of pairs, f32x4 d, 4 × i16x8 of 32-element sums
+//                           S_j = bsums[2j] + bsums[2j+1] as pairs [t0 S2q S2q+1, t1 …, t2 …, t3 …]
+const RS_LEGACY: usize = 288;
+const RS_K: usize = 2128;
+@inline function groupRecBytes(fmt: i32): usize {
+  return fmt == FMT_Q8_K ? RS_K : RS_LEGACY;
+}
+
+/** Bytes quantizeActivations writes for T tokens of n elements: the rows, then the packed copy. */
+export function q8ActivationBytes(fmt: i32, T: i32, n: i32): i32 {
+  const rows = T * q8RowBytes(fmt, n) + 64;
+  if (T < GROUP_MIN) return rows + T * <i32>tokenRecBytes(fmt, n);
+  const blocks = fmt == FMT_Q8_K ? n >> 8 : n >> 5;
+  return rows + ((T + 3) >> 2) * blocks * <i32>groupRecBytes(fmt);
+}
+
+/** 16 int8 → two i16x8 stored at d, d + 16. */
+@inline function widen16(q: v128, d: usize): void {
+  v128.store(d, i16x8.extend_low_i8x16_s(q));
+  v128.store(d, i16x8.extend_high_i8x16_s(q), 16);
+}
+
+/** Transposes the i32 lanes of a, b, c, d and stores the four results at o, o + 16, o + 32, o + 48. */
+@inline function transpose4(a: v128, b: v128, c: v128, d: v128, o: usize): void {
+  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(c, d, 0, 4, 1, 5), t3 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
+  v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
+  v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+}
+
+/** The i16 widening of 8 int8 of token row `src` at byte offset o, or zeros for a padding token. */
+@inline function tok8(src: usize, valid: bool, o: usize): v128 {
+  return valid ? v128.load8x8_s(src + o) : i32x4.splat(0);
 }
 
 /**
- * out[tok·rows + r] = vecDotQ8(t, row r, token tok) for rows r in [r0, r1) and all T tokens.
- * Weight rows are rowBytes apart, quantized activation rows xqRowBytes apart. Each row is
- * visited once: four tokens at a time share every unpacked weight block, the rest go one by one.
+ * Writes the copy of T quantized activation rows (xq, xqRowBytes apart, format fmt) that
+ * matmulQ8 reads, at packBase(xq, xqRowBytes, T). Called by quantizeActivations.
  */
-export function matmulQ8(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32): void {
-  const os = <usize>rows << 2;
+export function packActivations(fmt: i32, xq: usize, xqRowBytes: usize, T: i32, n: i32): void {
+  const base = packBase(xq, xqRowBytes, T);
+  if (T < GROUP_MIN) {
+    const rec = tokenRecBytes(fmt, n);
+    for (let t = 0; t < T; t++) packToken(fmt, xq + <usize>t * xqRowBytes, base + <usize>t * rec, n);
+    return;
+  }
+  const G = (T + 3) >> 2;
+  const RS = groupRecBytes(fmt);
+  const kq = fmt == FMT_Q8_K;
+  const blocks = kq ? n >> 8 : n >> 5;
+  const bb: usize = kq ? 292 : fmt == FMT_Q8_1 ? 36 : 34; // activation block bytes
+  const qo: usize = kq ? 4 : fmt == FMT_Q8_1 ? 4 : 2; // offset of the quants in a block
+  const per: i32 = kq ? 32 : 4; // 8-element runs per block
+  for (let g = 0; g < G; g++) {
+    const t0 = g << 2;
+    const v1 = t0 + 1 < T, v2 = t0 + 2 < T, v3 = t0 + 3 < T;
+    const x0 = xq + <usize>t0 * xqRowBytes, x1 = v1 ? x0 + xqRowBytes : x0;
+    const x2 = v2 ? x1 + xqRowBytes : x0, x3 = v3 ? x2 + xqRowBytes : x0;
+    for (let b = 0; b < blocks; b++) {
+      const rec = base + (<usize>b * <usize>G + <usize>g) * RS;
+      const o = <usize>b * bb;
+      for (let k = 0; k < per; k++) {
+        const e = o + qo + (<usize>k << 3);
+        transpose4(v128.load8x8_s(x0 + e), tok8(x1, v1, e), tok8(x2, v2, e), tok8(x3, v3, e), rec + (<usize>k << 4 << 2));
+      }
+      const pd = rec + (<usize>per << 6);
+      if (kq) {
+        store<f32>(pd, load<f32>(x0 + o));
+        store<f32>(pd, v1 ? load<f32>(x1 + o) : 0, 4);
+        store<f32>(pd, v2 ? load<f32>(x2 + o) : 0, 8);
+        store<f32>(pd, v3 ? load<f32>(x3 + o) : 0, 12);
+        transpose4(kSums(x0 + o), v1 ? kSums(x1 + o) : i32x4.splat(0), v2 ? kSums(x2 + o) : i32x4.splat(0), v3 ? kSums(x3 + o) : i32x4.splat(0), pd + 16);
+      } else {
+        store<f32>(pd, f16(load<u16>(x0 + o)));
+        store<f32>(pd, v1 ? f16(load<u16>(x1 + o)) : 0, 4);
+        store<f32>(pd, v2 ? f16(load<u16>(x2 + o)) : 0, 8);
+        store<f32>(pd, v3 ? f16(load<u16>(x3 + o)) : 0, 12);
+        if (fmt == FMT_Q8_1) {
+          store<f32>(pd, f16(load<u16>(x0 + o, 2)), 16);
+          store<f32>(pd, v1 ? f16(load<u16>(x1 + o, 2)) : 0, 20);
+          store<f32>(pd, v2 ? f16(load<u16>(x2 + o, 2)) : 0, 24);
+          store<f32>(pd, v3 ? f16(load<u16>(x3 + o, 2)) : 0, 28);
+        } else {
+          v128.store(pd, i32x4.splat(0), 16);
+        }
+      }
+    }
+  }
+}
+
+/** The eight 32-element sums of a Q8_K block (bsums added in pairs) as i16x8. */
+@inline function kSums(xb: usize): v128 {
+  return i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(xb, 260)), i32x4.extadd_pairwise_i16x8_s(v128.load(xb, 276)));
+}
+
+function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
+  if (fmt == FMT_Q8_K) {
+    const ns = n >> 8;
+    const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
+    for (let s = 0; s < ns; s++) {
+      const xb = src + <usize>s * 292, d = rec + (<usize>s << 9);
+      for (let k = 0; k < 16; k++) widen16(v128.load(xb + 4 + (<usize>k << 4)), d + (<usize>k << 5));
+      store<f32>(pd + (<usize>s << 2), load<f32>(xb));
+      v128.store(pb + (<usize>s << 5), v128.load(xb, 260));
+      v128.store(pb + (<usize>s << 5), v128.load(xb, 276), 16);
+    }
+    return;
+  }
+  const nb = n >> 5;
+  const bb: usize = fmt == FMT_Q8_1 ? 36 : 34, qo: usize = fmt == FMT_Q8_1 ? 4 : 2;
+  const pd = rec + (<usize>n << 1), ps = pd + (<usize>nb << 2), pq = ps + (<usize>nb << 2);
+  for (let b = 0; b < nb; b++) {
+    const xb = src + <usize>b * bb, d = rec + (<usize>b << 6);
+    const q0 = v128.load(xb + qo), q1 = v128.load(xb + qo, 16);
+    widen16(q0, d);
+    widen16(q1, d + 32);
+    store<f32>(pd + (<usize>b << 2), f16(load<u16>(xb)));
+    store<f32>(ps + (<usize>b << 2), fmt == FMT_Q8_1 ? f16(load<u16>(xb, 2)) : 0);
+    const s16 = i16x8.add(i16x8.extadd_pairwise_i8x16_s(q0), i16x8.extadd_pairwise_i8x16_s(q1));
+    store<i32>(pq + (<usize>b << 2), hsumI(i32x4.extadd_pairwise_i16x8_s(s16)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// few tokens: one weight row against one packed token row (layout of packToken)
+
+function rowDotQ8_0(w: usize, rec: usize, n: i32): f32 {
+  const nb = n >> 5;
+  let sumf: f32 = 0, b = 0;
+  let p = w + 2, xp = rec, dp = rec + (<usize>n << 1);
+  for (; b + 4 <= nb; b += 4) {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    for (let k = 0; k < 4; k++) {
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(p), v128.load(xp)));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load8x8_s(p, 34), v128.load(xp, 64)));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load8x8_s(p, 68), v128.load(xp, 128)));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load8x8_s(p, 102), v128.load(xp, 192)));
+      p += 8; xp += 16;
+    }
+    sumf = addLanes(sumf, termQ8_0(hsum4(a0, a1, a2, a3), f16Gather(p - 34, 34), v128.load(dp)));
+    p += 104; xp += 192; dp += 16;
+  }
+  for (; b < nb; b++, p += 34, xp += 64, dp += 4) {
+    const s = i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(p), v128.load(xp)), i32x4.dot_i16x8_s(v128.load8x8_s(p, 8), v128.load(xp, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(p, 16), v128.load(xp, 32)), i32x4.dot_i16x8_s(v128.load8x8_s(p, 24), v128.load(xp, 48))));
+    sumf += f32x4.extract_lane(termQ8_0(i32x4.splat(hsumI(s)), h1(p - 2), v128.load32_splat(dp)), 0);
+  }
+  return sumf;
+}
+
+// Q4_0: the nibbles are used unshifted; Σ (q − 8)·a = Σ q·a − 8·Σa, with Σa from the packed row.
+function rowDotQ4_0(w: usize, rec: usize, n: i32): f32 {
+  const nb = n >> 5;
+  let sumf: f32 = 0, b = 0;
+  let p = w + 2, xp = rec, dp = rec + (<usize>n << 1), qp = dp + (<usize>nb << 3);
+  for (; b + 4 <= nb; b += 4) {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    for (let k = 0; k < 2; k++) {
+      const q0 = v128.load8x8_u(p), q1 = v128.load8x8_u(p, 18), q2 = v128.load8x8_u(p, 36), q3 = v128.load8x8_u(p, 54);
+      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(xp)), i32x4.dot_i16x8_s(i16x8.shr_u(q0, 4), v128.load(xp, 32))));
+      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(xp, 64)), i32x4.dot_i16x8_s(i16x8.shr_u(q1, 4), v128.load(xp, 96))));
+      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(v128.and(q2, LOW4), v128.load(xp, 128)), i32x4.dot_i16x8_s(i16x8.shr_u(q2, 4), v128.load(xp, 160))));
+      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(v128.and(q3, LOW4), v128.load(xp, 192)), i32x4.dot_i16x8_s(i16x8.shr_u(q3, 4), v128.load(xp, 224))));
+      p += 8; xp += 16;
+    }
+    const s = i32x4.sub(hsum4(a0, a1, a2, a3), i32x4.shl(v128.load(qp), 3));
+    sumf = addLanes(sumf, termQ4_0(s, f16Gather(p - 18, 18), v128.load(dp)));
+    p += 56; xp += 224; dp += 16; qp += 16;
+  }
+  for (; b < nb; b++, p += 18, xp += 64, dp += 4, qp += 4) {
+    const q0 = v128.load8x8_u(p), q1 = v128.load8x8_u(p, 8);
+    const s = i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(xp)), i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(xp, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_u(q0, 4), v128.load(xp, 32)), i32x4.dot_i16x8_s(i16x8.shr_u(q1, 4), v128.load(xp, 48))));
+    sumf += f32x4.extract_lane(termQ4_0(i32x4.splat(hsumI(s) - (load<i32>(qp) << 3)), h1(p - 2), v128.load32_splat(dp)), 0);
+  }
+  return sumf;
+}
+
+// The 8 sub-block sums of a super-block go through tmp (8 × i32x4) and are scaled all at once.
+function rowDotQ4_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
+  const ns = n >> 8;
+  const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
+  let sumf: f32 = 0;
+  for (let i = 0; i < ns; i++) {
+    const wb = w + <usize>i * 144;
+    let q = wb + 16, a = rec + (<usize>i << 9), o = tmp;
+    for (let j = 0; j < 4; j++) {
+      const m = low4();
+      const q0 = v128.load8x8_u(q), q1 = v128.load8x8_u(q, 8), q2 = v128.load8x8_u(q, 16), q3 = v128.load8x8_u(q, 24);
+      v128.store(o, i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, m), v128.load(a)), i32x4.dot_i16x8_s(v128.and(q1, m), v128.load(a, 16))),
+        i32x4.add(i32x4.dot_i16x8_s(v128.and(q2, m), v128.load(a, 32)), i32x4.dot_i16x8_s(v128.and(q3, m), v128.load(a, 48)))));
+      v128.store(o, i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_u(q0, 4), v128.load(a, 64)), i32x4.dot_i16x8_s(i16x8.shr_u(q1, 4), v128.load(a, 80))),
+        i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_u(q2, 4), v128.load(a, 96)), i32x4.dot_i16x8_s(i16x8.shr_u(q3, 4), v128.load(a, 112)))), 16);
+      q += 32; a += 128; o += 32;
+    }
+    const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
+    const sc = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kScalesLo(u0)), 1, <i32>kScalesHi(u0, u2)));
+    const s03 = hsum4(v128.load(tmp), v128.load(tmp, 16), v128.load(tmp, 32), v128.load(tmp, 48));
+    const s47 = hsum4(v128.load(tmp, 64), v128.load(tmp, 80), v128.load(tmp, 96), v128.load(tmp, 112));
+    const isum = hsumI(i32x4.add(i32x4.mul(s03, i32x4.extend_low_i16x8_u(sc)), i32x4.mul(s47, i32x4.extend_high_i16x8_u(sc))));
+    const bs = pb + (<usize>i << 5);
+    const pairs = i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(bs)), i32x4.extadd_pairwise_i16x8_s(v128.load(bs, 16)));
+    const mins = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kMinsLo(u1)), 1, <i32>kMinsHi(u1, u2)));
+    const summ = hsumI(i32x4.dot_i16x8_s(pairs, mins));
+    const yd = load<f32>(pd + (<usize>i << 2));
+    sumf += (f16(load<u16>(wb)) * yd) * <f32>isum;
+    sumf -= (f16(load<u16>(wb, 2)) * yd) * <f32>summ;
+  }
+  return sumf;
+}
+
+// The 16 sums of 16 elements go through tmp (16 × i32x4) and are scaled all at once.
+function rowDotQ6_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
+  const ns = n >> 8;
+  const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
+  let sumf: f32 = 0;
+  for (let i = 0; i < ns; i++) {
+    const wb = w + <usize>i * 210, xb = rec + (<usize>i << 9);
+    for (let k = 0; k < 4; k++) {
+      const h = k >> 1, c = <usize>(k & 1) << 4; // half h, elements l in [c, c + 16)
+      const ql = wb + (<usize>h << 6) + c, qh = wb + 128 + (<usize>h << 5) + c;
+      const a = xb + (<usize>h << 8) + (c << 1), o = tmp + (<usize>h << 7) + (<usize>(k & 1) << 4);
+      const A = v128.load(ql), B = v128.load(ql, 32), H = v128.load(qh);
+      const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
+      // sub-block of 16 elements j = 8h + 2·part + (k & 1): stored at tmp + 16j
+      v128.store(o, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v1), v128.load(a)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v1), v128.load(a, 16))));
+      v128.store(o, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v2), v128.load(a, 64)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v2), v128.load(a, 80))), 32);
+      v128.store(o, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v3), v128.load(a, 128)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v3), v128.load(a, 144))), 64);
+      v128.store(o, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v4), v128.load(a, 192)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v4), v128.load(a, 208))), 96);
+    }
+    const sc = v128.load(wb, 192), s0 = i16x8.extend_low_i8x16_s(sc), s1 = i16x8.extend_high_i8x16_s(sc);
+    let acc = i32x4.mul(hsum4(v128.load(tmp), v128.load(tmp, 16), v128.load(tmp, 32), v128.load(tmp, 48)), i32x4.extend_low_i16x8_s(s0));
+    acc = i32x4.add(acc, i32x4.mul(hsum4(v128.load(tmp, 64), v128.load(tmp, 80), v128.load(tmp, 96), v128.load(tmp, 112)), i32x4.extend_high_i16x8_s(s0)));
+    acc = i32x4.add(acc, i32x4.mul(hsum4(v128.load(tmp, 128), v128.load(tmp, 144), v128.load(tmp, 160), v128.load(tmp, 176)), i32x4.extend_low_i16x8_s(s1)));
+    acc = i32x4.add(acc, i32x4.mul(hsum4(v128.load(tmp, 192), v128.load(tmp, 208), v128.load(tmp, 224), v128.load(tmp, 240)), i32x4.extend_high_i16x8_s(s1)));
+    const bs = pb + (<usize>i << 5);
+    acc = i32x4.sub(acc, i32x4.shl(i32x4.add(i32x4.dot_i16x8_s(s0, v128.load(bs)), i32x4.dot_i16x8_s(s1, v128.load(bs, 16))), 5));
+    sumf += (f16(load<u16>(wb, 208)) * load<f32>(pd + (<usize>i << 2))) * <f32>hsumI(acc);
+  }
+  return sumf;
+}
+
+/** Rows [r0, r1) × T (< GROUP_MIN) tokens, one row at a time; types without a row kernel use vecDotQ8. */
+function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, scratch: usize): void {
+  const fmt = q8FormatFor(t);
+  const base = packBase(xq, xqRowBytes, T), rs = tokenRecBytes(fmt, n), os = <usize>rows << 2;
   for (let r = r0; r < r1; r++) {
     const row = w + <usize>r * rowBytes, o = out + (<usize>r << 2);
-    let tok = 0;
-    for (; tok + 4 <= T; tok += 4) vecDotQ8x4(t, row, xq + <usize>tok * xqRowBytes, xqRowBytes, n, o + <usize>tok * os, os);
-    for (; tok < T; tok++) store<f32>(o + <usize>tok * os, vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n));
+    for (let tok = 0; tok < T; tok++) {
+      const rec = base + <usize>tok * rs;
+      let v: f32;
+      switch (t) {
+        case T_Q8_0: v = rowDotQ8_0(row, rec, n); break;
+        case T_Q4_0: v = rowDotQ4_0(row, rec, n); break;
+        case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
+        case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
+        default: v = vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n);
+      }
+      store<f32>(o + <usize>tok * os, v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// many tokens: four weight rows unpacked to i16 into scratch, one record per block:
+//   legacy (288 B per 32 elements): [row 0: 32 × i16][row 1][row 2][row 3][d × 4: f32][m × 4: f32]
+//   K (2144 B per 256):             [row 0: 256 × i16][row 1][row 2][row 3][d × 4][dmin × 4]
+//                                   [mins: 8 × i16 × 4 rows]
+
+const WREC_LEGACY: usize = 288;
+const WREC_K: usize = 2144;
+
+/** Unpacks blocks [b0, b1) of one legacy row into records at dst, slot 0…3. */
+function widenLegacy(t: i32, row: usize, b0: i32, b1: i32, dst: usize, slot: usize): void {
+  const bb: usize = t == T_Q8_0 ? 34 : t == T_Q4_0 ? 18 : t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : 24;
+  for (let b = b0; b < b1; b++) {
+    const wb = row + <usize>b * bb, rec = dst + <usize>(b - b0) * WREC_LEGACY, d = rec + (slot << 6);
+    store<f32>(rec + (slot << 2), f16(load<u16>(wb)), 256);
+    switch (t) {
+      case T_Q8_0: {
+        widen16(v128.load(wb, 2), d);
+        widen16(v128.load(wb, 18), d + 32);
+        break;
+      }
+      case T_Q4_0: {
+        const a = v128.load8x8_u(wb, 2), c = v128.load8x8_u(wb, 10);
+        v128.store(d, i16x8.sub(v128.and(a, LOW4), EIGHT));
+        v128.store(d, i16x8.sub(v128.and(c, LOW4), EIGHT), 16);
+        v128.store(d, i16x8.sub(i16x8.shr_u(a, 4), EIGHT), 32);
+        v128.store(d, i16x8.sub(i16x8.shr_u(c, 4), EIGHT), 48);
+        break;
+      }
+      case T_Q4_1: {
+        const a = v128.load8x8_u(wb, 4), c = v128.load8x8_u(wb, 12);
+        v128.store(d, v128.and(a, LOW4));
+        v128.store(d, v128.and(c, LOW4), 16);
+        v128.store(d, i16x8.shr_u(a, 4), 32);
+        v128.store(d, i16x8.shr_u(c, 4), 48);
+        store<f32>(rec + (slot << 2), f16(load<u16>(wb, 2)), 272);
+        break;
+      }
+      case T_Q5_0: {
+        const qh = v128.load32_zero(wb, 2), q = v128.load(wb, 6);
+        const f0 = i8x16.splat(-16);
+        widen16(v128.or(v128.and(q, M0F), v128.and(q5ClearLo(qh), f0)), d);
+        widen16(v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.and(q5ClearHi(qh), f0)), d + 32);
+        break;
+      }
+      default: { // Q5_1
+        const qh = v128.load32_zero(wb, 4), q = v128.load(wb, 8);
+        const b4 = i8x16.splat(0x10);
+        const lo = v128.or(v128.and(q, M0F), v128.andnot(b4, q5ClearLo(qh)));
+        const hi = v128.or(v128.and(i16x8.shr_u(q, 4), M0F), v128.andnot(b4, q5ClearHi(qh)));
+        v128.store(d, i16x8.extend_low_i8x16_u(lo));
+        v128.store(d, i16x8.extend_high_i8x16_u(lo), 16);
+        v128.store(d, i16x8.extend_low_i8x16_u(hi), 32);
+        v128.store(d, i16x8.extend_high_i8x16_u(hi), 48);
+        store<f32>(rec + (slot << 2), f16(load<u16>(wb, 2)), 272);
+      }
+    }
+  }
+}
+
+/** 16 unsigned bytes (values < 64) times scale sc → two i16x8 at d, d + 16. */
+@inline function widenScaledU(v: v128, sc: i32, d: usize): void {
+  const s = i16x8.splat(<i16>sc);
+  v128.store(d, i16x8.mul(i16x8.extend_low_i8x16_u(v), s));
+  v128.store(d, i16x8.mul(i16x8.extend_high_i8x16_u(v), s), 16);
+}
+
+/** Unpacks super-blocks [s0, s1) of one K-quant row into records at dst, slot 0…3. */
+function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): void {
+  for (let i = s0; i < s1; i++) {
+    const rec = dst + <usize>(i - s0) * WREC_K, d = rec + (slot << 9);
+    if (t == T_Q6_K) {
+      const wb = row + <usize>i * 210;
+      const m32 = i16x8.splat(32);
+      for (let k = 0; k < 4; k++) {
+        const h = k >> 1, c = <usize>(k & 1) << 4;
+        const ql = wb + (<usize>h << 6) + c, qh = wb + 128 + (<usize>h << 5) + c, sc = wb + 192 + (<usize>h << 3) + <usize>(k & 1);
+        const A = v128.load(ql), B = v128.load(ql, 32), H = v128.load(qh);
+        const o = d + (<usize>h << 8) + (c << 1);
+        const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
+        let s = i16x8.splat(<i16>load<i8>(sc));
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_low_i8x16_u(v1), m32), s));
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_high_i8x16_u(v1), m32), s), 16);
+        s = i16x8.splat(<i16>load<i8>(sc, 2));
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_low_i8x16_u(v2), m32), s), 64);
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_high_i8x16_u(v2), m32), s), 80);
+        s = i16x8.splat(<i16>load<i8>(sc, 4));
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_low_i8x16_u(v3), m32), s), 128);
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_high_i8x16_u(v3), m32), s), 144);
+        s = i16x8.splat(<i16>load<i8>(sc, 6));
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_low_i8x16_u(v4), m32), s), 192);
+        v128.store(o, i16x8.mul(i16x8.sub(i16x8.extend_high_i8x16_u(v4), m32), s), 208);
+      }
+      store<f32>(rec + (slot << 2), f16(load<u16>(wb, 208)), 2048);
+      store<f32>(rec + (slot << 2), 0, 2064);
+      v128.store(rec + (slot << 4), i32x4.splat(0), 2080);
+      continue;
+    }
+    const q4 = t == T_Q4_K;
+    const wb = row + <usize>i * (q4 ? 144 : 176);
+    const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
+    const sl = kScalesLo(u0), sh = kScalesHi(u0, u2);
+    const h0 = v128.load(wb, 16), h1 = v128.load(wb, 32); // Q5_K high bits
+    for (let j = 0; j < 4; j++) {
+      const k0 = 2 * j, k1 = 2 * j + 1;
+      const q = wb + (q4 ? 16 : 48) + (<usize>j << 5), o = d + (<usize>j << 7);
+      const c0 = v128.load(q), c1 = v128.load(q, 16);
+      const sc0 = byteOf(sl, sh, k0), sc1 = byteOf(sl, sh, k1);
+      if (q4) {
+        widenScaledU(v128.and(c0, M0F), sc0, o);
+        widenScaledU(v128.and(c1, M0F), sc0, o + 32);
+        widenScaledU(v128.and(i16x8.shr_u(c0, 4), M0F), sc1, o + 64);
+        widenScaledU(v128.and(i16x8.shr_u(c1, 4), M0F), sc1, o + 96);
+      } else {
+        widenScaledU(q5kLo(c0, h0, k0), sc0, o);
+        widenScaledU(q5kLo(c1, h1, k0), sc0, o + 32);
+        widenScaledU(q5kHi(c0, h0, k0), sc1, o + 64);
+        widenScaledU(q5kHi(c1, h1, k0), sc1, o + 96);
+      }
+    }
+    store<f32>(rec + (slot << 2), f16(load<u16>(wb)), 2048);
+    store<f32>(rec + (slot << 2), f16(load<u16>(wb, 2)), 2064);
+    v128.store(rec + (slot << 4), i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kMinsLo(u1)), 1, <i32>kMinsHi(u1, u2))), 2080);
+  }
+}
+
+/** Stores the first nv lanes of f to o, o + os, o + 2os, o + 3os. */
+@inline function storeLanes(o: usize, os: usize, f: v128, nv: i32): void {
+  store<f32>(o, f32x4.extract_lane(f, 0));
+  if (nv > 1) store<f32>(o + os, f32x4.extract_lane(f, 1));
+  if (nv > 2) store<f32>(o + 2 * os, f32x4.extract_lane(f, 2));
+  if (nv > 3) store<f32>(o + 3 * os, f32x4.extract_lane(f, 3));
+}
+
+/** The inverse of storeLanes (missing lanes 0). */
+@inline function loadLanes(o: usize, os: usize, nv: i32): v128 {
+  let f = f32x4.splat(0);
+  f = f32x4.replace_lane(f, 0, load<f32>(o));
+  if (nv > 1) f = f32x4.replace_lane(f, 1, load<f32>(o + os));
+  if (nv > 2) f = f32x4.replace_lane(f, 2, load<f32>(o + 2 * os));
+  if (nv > 3) f = f32x4.replace_lane(f, 3, load<f32>(o + 3 * os));
+  return f;
+}
+
+/** One legacy block's term for the float sum (ggml's expression for type t). */
+@inline function legacyTerm(t: i32, a: v128, dw: v128, dx: v128, mw: v128, sx: v128): v128 {
+  if (t == T_Q4_0) return termQ4_0(a, dw, dx);
+  if (t == T_Q4_1 || t == T_Q5_1) return termQx_1(a, dw, dx, mw, sx);
+  return termQ8_0(a, dw, dx); // Q8_0; Q5_0's (dw·dx)·s is the same product
+}
+
+/** A K-quant super-block's contribution: + (d·y.d)·isum − (dmin·y.d)·Σ mins·S (ggml's order). */
+@inline function kTerm(f: v128, mins: bool, a: v128, d: v128, dmin: v128, dx: v128, m: usize, s: usize): v128 {
+  f = f32x4.add(f, f32x4.mul(f32x4.mul(d, dx), f32x4.convert_i32x4_s(a)));
+  if (mins) f = f32x4.sub(f, f32x4.mul(f32x4.mul(dmin, dx), f32x4.convert_i32x4_s(minsTL(m, s))));
+  return f;
+}
+
+/** Σ_j mins[j]·S_j for four tokens: mins (8 × i16) at m, the group's S pairs at s. */
+@inline function minsTL(m: usize, s: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.load32_splat(m), v128.load(s)), i32x4.dot_i16x8_s(v128.load32_splat(m, 4), v128.load(s, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load32_splat(m, 8), v128.load(s, 32)), i32x4.dot_i16x8_s(v128.load32_splat(m, 12), v128.load(s, 48))));
+}
+
+// The float sums of a pass: lanes = four tokens; f<row><group>. They live in out between chunks.
+@inline function loadSums(c0: i32, o: usize, os: usize, nr: i32, nv: i32): v128 {
+  return c0 > 0 && nv > 0 && nr > 0 ? loadLanes(o, os, nv) : f32x4.splat(0);
+}
+@inline function storeSums(o: usize, os: usize, f: v128, nr: i32, nv: i32): void {
+  if (nv > 0 && nr > 0) storeLanes(o, os, f, nv);
+}
+
+/**
+ * Blocks [c0, c1) of four unpacked rows (records at ws; rows past nr are duplicates and not
+ * stored) against one or two token groups (records at xa and xa + RS; dual = false: one group),
+ * block records bs bytes apart; adds to the float sums, which start from out when c0 > 0.
+ * o: out address of (row 0, token 0 of the group); os: bytes per token in out.
+ */
+@inline function groupPass(t: i32, dual: bool, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32,
+  o: usize, os: usize, nr: i32, nv0: i32, nv1: i32): void {
+  const kq = t >= T_Q4_K;
+  const o1 = o + (os << 2);
+  let f00 = loadSums(c0, o, os, nr, nv0), f10 = loadSums(c0, o + 4, os, nr - 1, nv0);
+  let f20 = loadSums(c0, o + 8, os, nr - 2, nv0), f30 = loadSums(c0, o + 12, os, nr - 3, nv0);
+  let f01 = f32x4.splat(0), f11 = f32x4.splat(0), f21 = f32x4.splat(0), f31 = f32x4.splat(0);
+  if (dual) {
+    f01 = loadSums(c0, o1, os, nr, nv1); f11 = loadSums(c0, o1 + 4, os, nr - 1, nv1);
+    f21 = loadSums(c0, o1 + 8, os, nr - 2, nv1); f31 = loadSums(c0, o1 + 12, os, nr - 3, nv1);
+  }
+  let wp = ws, pa = xa;
+  const mq = t == T_Q4_1 || t == T_Q5_1;
+  for (let b = c0; b < c1; b++) {
+    let a00 = i32x4.splat(0), a10 = i32x4.splat(0), a20 = i32x4.splat(0), a30 = i32x4.splat(0);
+    let a01 = i32x4.splat(0), a11 = i32x4.splat(0), a21 = i32x4.splat(0), a31 = i32x4.splat(0);
+    // one pair of elements per iteration: four weight splats, one or two activation vectors
+    const end = wp + (kq ? 512 : 64);
+    if (kq) {
+      do {
+        const v0 = v128.load(pa), v1 = dual ? v128.load(pa, 2128) : v0;
+        let s = v128.load32_splat(wp);
+        a00 = i32x4.add(a00, i32x4.dot_i16x8_s(s, v0)); if (dual) a01 = i32x4.add(a01, i32x4.dot_i16x8_s(s, v1));
+        s = v128.load32_splat(wp, 512);
+        a10 = i32x4.add(a10, i32x4.dot_i16x8_s(s, v0)); if (dual) a11 = i32x4.add(a11, i32x4.dot_i16x8_s(s, v1));
+        s = v128.load32_splat(wp, 1024);
+        a20 = i32x4.add(a20, i32x4.dot_i16x8_s(s, v0)); if (dual) a21 = i32x4.add(a21, i32x4.dot_i16x8_s(s, v1));
+        s = v128.load32_splat(wp, 1536);
+        a30 = i32x4.add(a30, i32x4.dot_i16x8_s(s, v0)); if (dual) a31 = i32x4.add(a31, i32x4.dot_i16x8_s(s, v1));
+        wp += 4; pa += 16;
+      } while (wp < end);
+    } else {
+      do {
+        const v0 = v128.load(pa), v1 = dual ? v128.load(pa, 288) : v0;
+        let s = v128.load32_splat(wp);
+        a00 = i32x4.add(a00, i32x4.dot_i16x8_s(s, v0)); if (dual) a01 = i32x4.add(a01, i32x4.dot_i16x8_s(s, v1));
+        s = v128.load32_splat(wp, 64);
+        a10 = i32x4.add(a10, i32x4.dot_i16x8_s(s, v0)); if (dual) a11 = i32x4.add(a11, i32x4.dot_i16x8_s(s, v1));
+        s = v128.load32_splat(wp, 128);
+        a20 = i32x4.add(a20, i32x4.dot_i16x8_s(s, v0)); if (dual) a21 = i32x4.add(a21, i32x4.dot_i16x8_s(s, v1));
+        s = v128.load32_splat(wp, 192);
+        a30 = i32x4.add(a30, i32x4.dot_i16x8_s(s, v0)); if (dual) a31 = i32x4.add(a31, i32x4.dot_i16x8_s(s, v1));
+        wp += 4; pa += 16;
+      } while (wp < end);
+    }
+    if (kq) {
+      // wp is at the record + 512 (its scales at + 1536), pa at the first group's d
+      const mins = t != T_Q6_K;
+      const dx0 = v128.load(pa);
+      f00 = kTerm(f00, mins, a00, v128.load32_splat(wp, 1536), v128.load32_splat(wp, 1552), dx0, wp + 1568, pa + 16);
+      f10 = kTerm(f10, mins, a10, v128.load32_splat(wp, 1540), v128.load32_splat(wp, 1556), dx0, wp + 1584, pa + 16);
+      f20 = kTerm(f20, mins, a20, v128.load32_splat(wp, 1544), v128.load32_splat(wp, 1560), dx0, wp + 1600, pa + 16);
+      f30 = kTerm(f30, mins, a30, v128.load32_splat(wp, 1548), v128.load32_splat(wp, 1564), dx0, wp + 1616, pa + 16);
+      if (dual) {
+        const dx1 = v128.load(pa, 2128);
+        f01 = kTerm(f01, mins, a01, v128.load32_splat(wp, 1536), v128.load32_splat(wp, 1552), dx1, wp + 1568, pa + 2144);
+        f11 = kTerm(f11, mins, a11, v128.load32_splat(wp, 1540), v128.load32_splat(wp, 1556), dx1, wp + 1584, pa + 2144);
+        f21 = kTerm(f21, mins, a21, v128.load32_splat(wp, 1544), v128.load32_splat(wp, 1560), dx1, wp + 1600, pa + 2144);
+        f31 = kTerm(f31, mins, a31, v128.load32_splat(wp, 1548), v128.load32_splat(wp, 1564), dx1, wp + 1616, pa + 2144);
+      }
+      wp += WREC_K - 512; pa += bs - 2048;
+    } else {
+      // wp is at the record + 64 (its scales at + 192), pa at the first group's d
+      const dx0 = v128.load(pa), sx0 = mq ? v128.load(pa, 16) : dx0;
+      const dw0 = v128.load32_splat(wp, 192), dw1 = v128.load32_splat(wp, 196), dw2 = v128.load32_splat(wp, 200), dw3 = v128.load32_splat(wp, 204);
+      const mw0 = mq ? v128.load32_splat(wp, 208) : dw0, mw1 = mq ? v128.load32_splat(wp, 212) : dw1;
+      const mw2 = mq ? v128.load32_splat(wp, 216) : dw2, mw3 = mq ? v128.load32_splat(wp, 220) : dw3;
+      f00 = f32x4.add(f00, legacyTerm(t, a00, dw0, dx0, mw0, sx0));
+      f10 = f32x4.add(f10, legacyTerm(t, a10, dw1, dx0, mw1, sx0));
+      f20 = f32x4.add(f20, legacyTerm(t, a20, dw2, dx0, mw2, sx0));
+      f30 = f32x4.add(f30, legacyTerm(t, a30, dw3, dx0, mw3, sx0));
+      if (dual) {
+        const dx1 = v128.load(pa, 288), sx1 = mq ? v128.load(pa, 304) : dx1;
+        f01 = f32x4.add(f01, legacyTerm(t, a01, dw0, dx1, mw0, sx1));
+        f11 = f32x4.add(f11, legacyTerm(t, a11, dw1, dx1, mw1, sx1));
+        f21 = f32x4.add(f21, legacyTerm(t, a21, dw2, dx1, mw2, sx1));
+        f31 = f32x4.add(f31, legacyTerm(t, a31, dw3, dx1, mw3, sx1));
+      }
+      wp += WREC_LEGACY - 64; pa += bs - 256;
+    }
+  }
+  storeSums(o, os, f00, nr, nv0); storeSums(o + 4, os, f10, nr - 1, nv0);
+  storeSums(o + 8, os, f20, nr - 2, nv0); storeSums(o + 12, os, f30, nr - 3, nv0);
+  if (dual) {
+    storeSums(o1, os, f01, nr, nv1); storeSums(o1 + 4, os, f11, nr - 1, nv1);
+    storeSums(o1 + 8, os, f21, nr - 2, nv1); storeSums(o1 + 12, os, f31, nr - 3, nv1);
+  }
+}
+
+// groupPass specialized by hand (binaryen would otherwise merge the two calls into one body that
+// tests `dual` at run time, inside the inner loop).
+function passTwo(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: usize, os: usize, nr: i32, nv0: i32, nv1: i32): void {
+  switch (t) {
+    case T_Q8_0: groupPass(T_Q8_0, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1); return;
+    case T_Q4_0: groupPass(T_Q4_0, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1); return;
+    case T_Q4_1: groupPass(T_Q4_1, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1); return;
+    case T_Q5_0: groupPass(T_Q5_0, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1); return;
+    case T_Q5_1: groupPass(T_Q5_1, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1); return;
+    case T_Q4_K: groupPass(T_Q4_K, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1); return;
+    case T_Q5_K: groupPass(T_Q5_K, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1); return;
+    default: groupPass(T_Q6_K, true, ws, xa, bs, c0, c1, o, os, nr, nv0, nv1);
+  }
+}
+function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: usize, os: usize, nr: i32, nv0: i32): void {
+  switch (t) {
+    case T_Q8_0: groupPass(T_Q8_0, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0); return;
+    case T_Q4_0: groupPass(T_Q4_0, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0); return;
+    case T_Q4_1: groupPass(T_Q4_1, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0); return;
+    case T_Q5_0: groupPass(T_Q5_0, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0); return;
+    case T_Q5_1: groupPass(T_Q5_1, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0); return;
+    case T_Q4_K: groupPass(T_Q4_K, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0); return;
+    case T_Q5_K: groupPass(T_Q5_K, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0); return;
+    default: groupPass(T_Q6_K, false, ws, xa, bs, c0, c1, o, os, nr, nv0, 0);
+  }
+}
+
+/**
+ * Rows [r0, r1) × T (≥ GROUP_MIN) tokens for weight type t. Four rows at a time are unpacked into
+ * scratch, a chunk of blocks at a time (the chunk fits in max(4n, 64 KiB) bytes; the float sums
+ * of a chunk go through out), then run against every pair of token groups.
+ */
+@inline function matmulGroups(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, scratch: usize): void {
+  const kq = t >= T_Q4_K;
+  const fmt = q8FormatFor(t);
+  const xp = packBase(xq, xqRowBytes, T);
+  const blocks = kq ? n >> 8 : n >> 5;
+  const RS = groupRecBytes(fmt), WR = kq ? WREC_K : WREC_LEGACY;
+  const G = (T + 3) >> 2, os = <usize>rows << 2;
+  const bs = <usize>G * RS;
+  const budget = max<usize>(<usize>n << 2, 65536);
+  const chunk = min<i32>(blocks, <i32>(budget / WR));
+  for (let r = r0; r < r1; r += 4) {
+    const nr = min(4, r1 - r);
+    const row0 = w + <usize>r * rowBytes;
+    for (let c0 = 0; c0 < blocks; c0 += chunk) {
+      const c1 = min(blocks, c0 + chunk);
+      for (let i = 0; i < 4; i++) {
+        const row = row0 + <usize>min(i, nr - 1) * rowBytes; // missing rows: the last one again
+        if (kq) widenK(t, row, c0, c1, scratch, <usize>i);
+        else widenLegacy(t, row, c0, c1, scratch, <usize>i);
+      }
+      for (let g = 0; g < G; g += 2) {
+        const xa = xp + (<usize>c0 * <usize>G + <usize>g) * RS;
+        const o = out + <usize>(g << 2) * os + (<usize>r << 2);
+        const nv0 = min(4, T - (g << 2)), nv1 = min(4, T - (g << 2) - 4);
+        if (g + 1 < G) passTwo(t, scratch, xa, bs, c0, c1, o, os, nr, nv0, nv1);
+        else passOne(t, scratch, xa, bs, c0, c1, o, os, nr, nv0);
+      }
+    }
+  }
+}
+
+// One specialization per weight type (t constant inside each).
+function groupsQ8_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q8_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ4_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ4_1(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_1, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ5_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q5_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ5_1(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q5_1, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ4_K(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_K, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ5_K(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q5_K, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ6_K(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q6_K, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+
+/**
+ * out[tok·rows + r] = vecDotQ8(t, row r, token tok) for rows r in [r0, r1) and all T tokens,
+ * bit for bit. Weight rows are rowBytes apart; xq holds the T quantized activation rows
+ * (xqRowBytes apart) followed by their packed copy, as quantizeActivations writes them.
+ * scratch: this thread's scratch, at least max(4·n, 65536) bytes.
+ */
+export function matmulQ8(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, scratch: usize): void {
+  if (T < GROUP_MIN) { matmulFew(t, w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return; }
+  switch (t) {
+    case T_Q8_0: groupsQ8_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q4_0: groupsQ4_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q4_1: groupsQ4_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q5_0: groupsQ5_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q5_1: groupsQ5_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q4_K: groupsQ4_K(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q5_K: groupsQ5_K(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q6_K: groupsQ6_K(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
   }
 }
