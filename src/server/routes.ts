@@ -182,8 +182,18 @@ function scripted(state: ServerState, r: Ready): number[] | undefined {
   return text === undefined ? undefined : r.model.tokenizer.encode(text, { addBos: false, addEos: false, parseSpecial: true });
 }
 
+interface SseWriter {
+  response: Response;
+  send: (data: unknown) => void;
+  close: () => void;
+  /** The end of a stream: the usage chunk when one is given, then `[DONE]`. */
+  finish: (usageChunk?: unknown) => void;
+  /** A failure after the headers went out: an OpenAI error body as the last event. */
+  fail: (err: unknown) => void;
+}
+
 /** An SSE response and its writer; `cancel` runs when the client stops reading. */
-function sse(onCancel: () => void): { response: Response; send: (data: unknown) => void; close: () => void } {
+function sse(onCancel: () => void): SseWriter {
   const enc = new TextEncoder();
   let ctrl!: ReadableStreamDefaultController<Uint8Array>;
   let closed = false;
@@ -192,10 +202,14 @@ function sse(onCancel: () => void): { response: Response; send: (data: unknown) 
     cancel() { closed = true; onCancel(); },
   });
   const write = (text: string) => { if (!closed) ctrl.enqueue(enc.encode(text)); };
+  const send = (data: unknown) => write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+  const close = () => { if (!closed) { closed = true; ctrl.close(); } };
   return {
     response: new Response(stream, { headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' } }),
-    send: (data) => write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`),
-    close: () => { if (!closed) { closed = true; ctrl.close(); } },
+    send,
+    close,
+    finish: (usageChunk) => { if (usageChunk !== undefined) send(usageChunk); send('[DONE]'); close(); },
+    fail: (err) => { send(toApiError(err).body); close(); },
   };
 }
 
@@ -312,13 +326,8 @@ async function chatCompletion(c: Context, state: ServerState, r: Ready, req: Cha
       emit(events, null);
     }
     out.send(chunk({}, { finish_reason: nCalls > 0 ? 'tool_calls' : res.finishReason }));
-    if (req.includeUsage) out.send({ id, object: 'chat.completion.chunk', created, model: state.modelName, choices: [], usage: usage(res) });
-    out.send('[DONE]');
-    out.close();
-  }).catch((err) => {
-    out.send(toApiError(err).body);
-    out.close();
-  });
+    out.finish(req.includeUsage ? { id, object: 'chat.completion.chunk', created, model: state.modelName, choices: [], usage: usage(res) } : undefined);
+  }).catch(out.fail);
   return out.response;
 }
 
@@ -408,12 +417,7 @@ async function completion(c: Context, state: ServerState, r: Ready, req: Complet
   done.then((res) => {
     if (res.finishReason === 'abort') { out.close(); return; }
     out.send(chunk(res.tail, null, res.finishReason));
-    if (req.includeUsage) out.send({ id, object: 'text_completion', created, model: state.modelName, choices: [], usage: usage(res) });
-    out.send('[DONE]');
-    out.close();
-  }).catch((err) => {
-    out.send(toApiError(err).body);
-    out.close();
-  });
+    out.finish(req.includeUsage ? { id, object: 'text_completion', created, model: state.modelName, choices: [], usage: usage(res) } : undefined);
+  }).catch(out.fail);
   return out.response;
 }
