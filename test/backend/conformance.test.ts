@@ -144,5 +144,33 @@ for (const c of candidates) {
       ref.siluMul(g1, u, 50); be.siluMul(g2, u, 50);
       assert.ok(maxRelDiff(g2, g1) < 1e-6);
     });
+
+    it('siluMul element by element over the whole float range, short and long (threaded) vectors', () => {
+      // Every gate value from −100 to 100 on a fine grid plus the edges of exp's range; each
+      // element checked on its own scale (not the vector's), so a bad exp anywhere shows.
+      const special = [0, -0, 1e-30, -1e-30, 1e-8, -1e-8, 87, -87, 88.5, -88.5, 89, -89, 100, -100, 1e4, -1e4];
+      for (const n of [7, 4099, (1 << 16) + 13]) {
+        const g = Float32Array.from({ length: n }, (_, i) => (i < special.length ? special[i] : -100 + (200 * i) / n));
+        const up = Float32Array.from({ length: n }, (_, i) => 0.5 + (i % 7) / 3);
+        const a = Float32Array.from(g), b = Float32Array.from(g);
+        ref.siluMul(a, up, n); be.siluMul(b, up, n);
+        for (let i = 0; i < n; i++) {
+          // Past gate ≈ −88.7, e^−gate overflows f32 (the reference works in f64): silu < 1e-36 there.
+          const tol = 4e-7 * Math.abs(a[i]) + 1e-35;
+          assert.ok(Math.abs(a[i] - b[i]) <= tol, `n=${n} gate ${g[i]}: ${b[i]} vs ${a[i]}`);
+        }
+      }
+    });
+
+    it('rmsNorm on ragged widths, in place and into another array, with and without weight', () => {
+      for (const dim of [1, 37, 2048]) {
+        const rows = 5, x = randArray(rows * dim, 30), w = randArray(dim);
+        for (const weight of [w, null]) {
+          const a = new Float32Array(rows * dim), b = Float32Array.from(x);
+          ref.rmsNorm(x, rows, dim, weight, 1e-5, a); be.rmsNorm(b, rows, dim, weight, 1e-5, b);
+          assert.ok(maxRelDiff(b, a) < 1e-6, `dim ${dim}`);
+        }
+      }
+    });
   });
 }

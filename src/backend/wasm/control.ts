@@ -38,6 +38,7 @@ export const enum Op {
   MatmulQ8 = 3,
   /** Workers leave their job loop to take messages (new memories), then come back. */
   Yield = 4,
+  SiluMul = 5,
 }
 
 /**

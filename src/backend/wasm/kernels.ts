@@ -19,6 +19,10 @@ export interface KernelExports {
   q8ActivationBytes(fmt: number, T: number, n: number): number;
   /** The activation format weight type t pairs with, −1 when t has no integer path. */
   q8FormatFor(t: number): number;
+  /** gate[i] = silu(gate[i])·up[i] for i in [i0, i1). */
+  siluMul(gate: number, up: number, i0: number, i1: number): void;
+  /** RMSNorm of rows [r0, r1) of x [·, dim] into out; weight 0: no weight. */
+  rmsNorm(x: number, out: number, weight: number, dim: number, eps: number, r0: number, r1: number): void;
   /** scratch: the thread's scratch, at least max(4·n, 65536) bytes. */
   matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number, scratch: number): void;
 }

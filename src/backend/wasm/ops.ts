@@ -25,6 +25,10 @@ export function runShare(instances: readonly KernelExports[], ctrl: Int32Array, 
       // q, k, v, out, H, Hkv, d, keyStart, keyEnd, scale(f32)
       k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), ctrlF[Ctrl.Args + 9], lo, hi, scratch);
       return;
+    case Op.SiluMul:
+      // gate, up; work items are runs of 16 elements
+      k.siluMul(a(0), a(1), lo * 16, Math.min(hi * 16, a(2)));
+      return;
     default:
       throw new Error(`unknown kernel op ${op}`);
   }

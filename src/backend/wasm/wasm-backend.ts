@@ -219,15 +219,41 @@ export class WasmBackend implements Backend {
   }
 
   rmsNorm(x: Float32Array, nRows: number, dim: number, weight: Float32Array | null, eps: number, out: Float32Array): void {
-    this.ref.rmsNorm(x, nRows, dim, weight, eps, out);
+    const { heap, io, kernels } = this.shards[0];
+    const bytes = nRows * dim * 4;
+    io.reset(bytes + 16);
+    const xa = io.take(bytes);
+    heap.f32.set(x.subarray(0, nRows * dim), xa >>> 2);
+    kernels.rmsNorm(xa, xa, weight ? this.pinned(weight) : 0, dim, eps, 0, nRows);
+    out.set(heap.f32.subarray(xa >>> 2, (xa >>> 2) + nRows * dim));
   }
+
+  /** A copy of a constant vector (a norm weight) in the first memory, made once. */
+  private pinned(v: Float32Array): number {
+    let addr = this.pinnedAddr.get(v);
+    if (addr === undefined) {
+      addr = this.shards[0].heap.alloc(Math.max(16, v.length * 4), 'norm weight');
+      this.shards[0].heap.f32.set(v, addr >>> 2);
+      this.pinnedAddr.set(v, addr);
+    }
+    return addr;
+  }
+  private readonly pinnedAddr = new WeakMap<Float32Array, number>();
 
   rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: Int32Array, freqs: Float64Array): void {
     this.ref.rope(x, nTokens, nHeads, headDim, positions, freqs);
   }
 
   siluMul(gate: Float32Array, up: Float32Array, n: number): void {
-    this.ref.siluMul(gate, up, n);
+    const { heap, io, kernels } = this.shards[0];
+    io.reset(8 * n + 32);
+    const ga = io.take(4 * n), ua = io.take(4 * n);
+    heap.f32.set(gate.subarray(0, n), ga >>> 2);
+    heap.f32.set(up.subarray(0, n), ua >>> 2);
+    // Small vectors (decode) are not worth waking the workers for.
+    if (n < 1 << 16) kernels.siluMul(ga, ua, 0, n);
+    else this.pool.run(Op.SiluMul, [ga, ua, n], Math.ceil(n / 16));
+    gate.set(heap.f32.subarray(ga >>> 2, (ga >>> 2) + n));
   }
 
   attention(a: AttentionArgs): void {

@@ -581,7 +581,7 @@ const GROUP_MIN: i32 = 4;
 //   Q8_K:        [i16 × n][f32 d × ns][i16 bsums × 16 × ns]          (ns = n / 256)
 @inline function tokenRecBytes(fmt: i32, n: i32): usize {
   if (fmt == FMT_Q8_K) return (<usize>n << 1) + <usize>(n >> 8) * 36;
-  return (<usize>n << 1) + <usize>(n >> 5) * 12;
+  return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n;
 }
 
 // Four-token groups (T ≥ GROUP_MIN): G = ⌈T/4⌉ groups; the record of group g and block b is at
@@ -709,6 +709,10 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
     widen16(q1, d + 32);
     store<f32>(pd + (<usize>b << 2), f16(load<u16>(xb)));
     store<f32>(ps + (<usize>b << 2), fmt == FMT_Q8_1 ? f16(load<u16>(xb, 2)) : 0);
+    // For nibble weights (byte j = element j | element j+16 << 4): 16·a_j − a_{j+16}, see rowDotQ4_0.
+    const c = pq + (<usize>nb << 2) + (<usize>b << 5);
+    v128.store(c, i16x8.sub(i16x8.shl(i16x8.extend_low_i8x16_s(q0), 4), i16x8.extend_low_i8x16_s(q1)));
+    v128.store(c, i16x8.sub(i16x8.shl(i16x8.extend_high_i8x16_s(q0), 4), i16x8.extend_high_i8x16_s(q1)), 16);
     const s16 = i16x8.add(i16x8.extadd_pairwise_i8x16_s(q0), i16x8.extadd_pairwise_i8x16_s(q1));
     store<i32>(pq + (<usize>b << 2), hsumI(i32x4.extadd_pairwise_i16x8_s(s16)));
   }
@@ -720,6 +724,7 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
 function rowDotQ8_0(w: usize, rec: usize, n: i32): f32 {
   const nb = n >> 5;
   let sumf: f32 = 0, b = 0;
+  let acc = f32x4.splat(0);
   let p = w + 2, xp = rec, dp = rec + (<usize>n << 1);
   for (; b + 4 <= nb; b += 4) {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -730,7 +735,7 @@ function rowDotQ8_0(w: usize, rec: usize, n: i32): f32 {
       a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load8x8_s(p, 102), v128.load(xp, 192)));
       p += 8; xp += 16;
     }
-    sumf = addLanes(sumf, termQ8_0(hsum4(a0, a1, a2, a3), f16Gather(p - 34, 34), v128.load(dp)));
+    acc = f32x4.add(acc, termQ8_0(hsum4(a0, a1, a2, a3), f16Gather(p - 34, 34), v128.load(dp)));
     p += 104; xp += 192; dp += 16;
   }
   for (; b < nb; b++, p += 34, xp += 64, dp += 4) {
@@ -739,36 +744,40 @@ function rowDotQ8_0(w: usize, rec: usize, n: i32): f32 {
       i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(p, 16), v128.load(xp, 32)), i32x4.dot_i16x8_s(v128.load8x8_s(p, 24), v128.load(xp, 48))));
     sumf += f32x4.extract_lane(termQ8_0(i32x4.splat(hsumI(s)), h1(p - 2), v128.load32_splat(dp)), 0);
   }
-  return sumf;
+  return addLanes(sumf, acc);
 }
 
-// Q4_0: the nibbles are used unshifted; Σ (q − 8)·a = Σ q·a − 8·Σa, with Σa from the packed row.
+// Q4_0: with byte b = lo + 16·hi, Σ lo·a_lo + hi·a_hi = (Σ lo·(16·a_lo − a_hi) + Σ b·a_hi) / 16
+// exactly, so the high nibble never needs its own shift; the block's (q − 8) offset is −8·Σa.
+// The four blocks' terms are added as one vector (lanes = blocks), not one by one as ggml does.
 function rowDotQ4_0(w: usize, rec: usize, n: i32): f32 {
   const nb = n >> 5;
   let sumf: f32 = 0, b = 0;
-  let p = w + 2, xp = rec, dp = rec + (<usize>n << 1), qp = dp + (<usize>nb << 3);
+  let acc = f32x4.splat(0);
+  let p = w + 2, xp = rec + 32, dp = rec + (<usize>n << 1), qp = dp + (<usize>nb << 3), cp = qp + (<usize>nb << 2);
   for (; b + 4 <= nb; b += 4) {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     for (let k = 0; k < 2; k++) {
+      const m = LOW4;
       const q0 = v128.load8x8_u(p), q1 = v128.load8x8_u(p, 18), q2 = v128.load8x8_u(p, 36), q3 = v128.load8x8_u(p, 54);
-      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(xp)), i32x4.dot_i16x8_s(i16x8.shr_u(q0, 4), v128.load(xp, 32))));
-      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(xp, 64)), i32x4.dot_i16x8_s(i16x8.shr_u(q1, 4), v128.load(xp, 96))));
-      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(v128.and(q2, LOW4), v128.load(xp, 128)), i32x4.dot_i16x8_s(i16x8.shr_u(q2, 4), v128.load(xp, 160))));
-      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(v128.and(q3, LOW4), v128.load(xp, 192)), i32x4.dot_i16x8_s(i16x8.shr_u(q3, 4), v128.load(xp, 224))));
-      p += 8; xp += 16;
+      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, m), v128.load(cp)), i32x4.dot_i16x8_s(q0, v128.load(xp))));
+      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(v128.and(q1, m), v128.load(cp, 32)), i32x4.dot_i16x8_s(q1, v128.load(xp, 64))));
+      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(v128.and(q2, m), v128.load(cp, 64)), i32x4.dot_i16x8_s(q2, v128.load(xp, 128))));
+      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(v128.and(q3, m), v128.load(cp, 96)), i32x4.dot_i16x8_s(q3, v128.load(xp, 192))));
+      p += 8; xp += 16; cp += 16;
     }
-    const s = i32x4.sub(hsum4(a0, a1, a2, a3), i32x4.shl(v128.load(qp), 3));
-    sumf = addLanes(sumf, termQ4_0(s, f16Gather(p - 18, 18), v128.load(dp)));
-    p += 56; xp += 224; dp += 16; qp += 16;
+    const s = i32x4.sub(i32x4.shr_s(hsum4(a0, a1, a2, a3), 4), i32x4.shl(v128.load(qp), 3));
+    acc = f32x4.add(acc, termQ4_0(s, f16Gather(p - 18, 18), v128.load(dp)));
+    p += 56; xp += 224; cp += 96; dp += 16; qp += 16;
   }
-  for (; b < nb; b++, p += 18, xp += 64, dp += 4, qp += 4) {
+  for (; b < nb; b++, p += 18, xp += 64, cp += 32, dp += 4, qp += 4) {
     const q0 = v128.load8x8_u(p), q1 = v128.load8x8_u(p, 8);
     const s = i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(xp)), i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(xp, 16))),
-      i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_u(q0, 4), v128.load(xp, 32)), i32x4.dot_i16x8_s(i16x8.shr_u(q1, 4), v128.load(xp, 48))));
-    sumf += f32x4.extract_lane(termQ4_0(i32x4.splat(hsumI(s) - (load<i32>(qp) << 3)), h1(p - 2), v128.load32_splat(dp)), 0);
+      i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(cp)), i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(cp, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(q0, v128.load(xp)), i32x4.dot_i16x8_s(q1, v128.load(xp, 16))));
+    sumf += f32x4.extract_lane(termQ4_0(i32x4.splat((hsumI(s) >> 4) - (load<i32>(qp) << 3)), h1(p - 2), v128.load32_splat(dp)), 0);
   }
-  return sumf;
+  return addLanes(sumf, acc);
 }
 
 // The 8 sub-block sums of a super-block go through tmp (8 × i32x4) and are scaled all at once.
