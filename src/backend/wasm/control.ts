@@ -25,6 +25,8 @@ export const enum Ctrl {
   Chunk = 32,
   /** Which memory (shard) the current job's addresses refer to. */
   Shard = 33,
+  /** Threads sharing the job (main thread included). */
+  Threads = 34,
   Args = 8,
   /** Per-shard, per-thread scratch addresses: Scratch + shard·MAX_THREADS + thread. */
   Scratch = 64,
@@ -44,11 +46,16 @@ export const enum Op {
 /**
  * Runs `share(lo, hi)` on chunks of the current job claimed from the shared counter until none
  * are left. Claiming (instead of fixed slices) keeps every thread busy when one of them is slow
- * or descheduled.
+ * or descheduled. Chunks shrink as the job drains (guided scheduling: half of an even share of
+ * what is left, at least `Chunk`), so the threads finish within a small chunk of each other
+ * while claims stay few.
  */
 export function claimChunks(ctrl: Int32Array, share: (lo: number, hi: number) => void): void {
-  const total = ctrl[Ctrl.Total], chunk = ctrl[Ctrl.Chunk];
+  const total = ctrl[Ctrl.Total], minChunk = ctrl[Ctrl.Chunk], threads = ctrl[Ctrl.Threads];
   for (;;) {
+    // The counter read here may be stale; that only changes the size of the claim, not its place.
+    const left = total - Atomics.load(ctrl, Ctrl.Next);
+    const chunk = Math.max(minChunk, Math.ceil(left / (2 * threads)));
     const lo = Atomics.add(ctrl, Ctrl.Next, chunk);
     if (lo >= total) return;
     share(lo, Math.min(total, lo + chunk));

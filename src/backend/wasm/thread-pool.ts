@@ -68,8 +68,9 @@ export class ThreadPool {
     for (const [i, v] of Object.entries(floatArgs)) this.ctrlF[Ctrl.Args + Number(i)] = v;
     c[Ctrl.Op] = op;
     c[Ctrl.Total] = total;
-    // About 8 chunks per thread: fine enough to balance, coarse enough to keep claims rare.
-    c[Ctrl.Chunk] = Math.max(1, Math.ceil(total / (this.threads * 8)));
+    // The smallest claim: 1/64 of an even share (claims start larger, see claimChunks).
+    c[Ctrl.Chunk] = Math.max(1, Math.ceil(total / (this.threads * 64)));
+    c[Ctrl.Threads] = this.threads;
     Atomics.store(c, Ctrl.Next, 0);
     const nWorkers = this.workers.length;
     if (nWorkers > 0) {

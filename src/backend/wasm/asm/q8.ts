@@ -77,6 +77,9 @@ const CONSTS = memory.data<u32>([
   0x38000000, 0x38000000, 0x38000000, 0x38000000, // 32
   0x400, 0x400, 0x400, 0x400, // 48
   0x77ff, 0x77ff, 0x77ff, 0x77ff, // 64: 0x7bff − 0x400
+  0x77800000, 0x77800000, 0x77800000, 0x77800000, // 80: 2^112 as f32
+  0x7bff, 0x7bff, 0x7bff, 0x7bff, // 96: largest finite f16 magnitude
+  0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 112: f32 exponent bits
 ], 16);
 @inline function low4(): v128 { return v128.load(CONSTS); }
 
@@ -94,6 +97,23 @@ const CONSTS = memory.data<u32>([
   v = v128.load16_lane(p + s, v, 2);
   v = v128.load16_lane(p + 2 * s, v, 4);
   return f16x4c(v128.load16_lane(p + 3 * s, v, 6));
+}
+
+/**
+ * f16Gather by exponent rebiasing through a multiply: (h & 0x7fff) << 13 read as f32 is the value
+ * · 2^-112, so one f32 multiply by 2^112 gives it — exact for every finite pattern (a subnormal
+ * scale only costs the CPU's slow path for a denormal operand); inf and NaN are patched after.
+ */
+@inline function f16GatherMul(p: usize, s: usize): v128 {
+  let v = v128.load16_lane(p, i32x4.splat(0), 0);
+  v = v128.load16_lane(p + s, v, 2);
+  v = v128.load16_lane(p + 2 * s, v, 4);
+  v = v128.load16_lane(p + 3 * s, v, 6);
+  const a = v128.and(v, v128.load(CONSTS, 16));
+  const f = f32x4.mul(i32x4.shl(a, 13), v128.load(CONSTS, 80));
+  // Exponent 31 (inf, NaN) lands on 2^16: set the f32 exponent to all ones there.
+  const special = v128.and(i32x4.gt_s(a, v128.load(CONSTS, 96)), v128.load(CONSTS, 112));
+  return v128.or(v128.or(f, special), i32x4.shl(v128.xor(v, a), 16));
 }
 
 /** Lane sums of four i32x4 vectors: [Σp0, Σp1, Σp2, Σp3]. */
@@ -735,7 +755,7 @@ function rowDotQ8_0(w: usize, rec: usize, n: i32): f32 {
       a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load8x8_s(p, 102), v128.load(xp, 192)));
       p += 8; xp += 16;
     }
-    acc = f32x4.add(acc, termQ8_0(hsum4(a0, a1, a2, a3), f16Gather(p - 34, 34), v128.load(dp)));
+    acc = f32x4.add(acc, termQ8_0(hsum4(a0, a1, a2, a3), f16GatherMul(p - 34, 34), v128.load(dp)));
     p += 104; xp += 192; dp += 16;
   }
   for (; b < nb; b++, p += 34, xp += 64, dp += 4) {
@@ -767,7 +787,7 @@ function rowDotQ4_0(w: usize, rec: usize, n: i32): f32 {
       p += 8; xp += 16; cp += 16;
     }
     const s = i32x4.sub(i32x4.shr_s(hsum4(a0, a1, a2, a3), 4), i32x4.shl(v128.load(qp), 3));
-    acc = f32x4.add(acc, termQ4_0(s, f16Gather(p - 18, 18), v128.load(dp)));
+    acc = f32x4.add(acc, termQ4_0(s, f16GatherMul(p - 18, 18), v128.load(dp)));
     p += 56; xp += 224; cp += 96; dp += 16; qp += 16;
   }
   for (; b < nb; b++, p += 18, xp += 64, cp += 32, dp += 4, qp += 4) {
