@@ -11,7 +11,7 @@ import { modelConfigFromGguf } from './config/gguf-config.js';
 import { modelConfigFromHf } from './config/hf-config.js';
 import type { ModelConfig } from './config/model-config.js';
 import { Llama4Error } from './errors.js';
-import { readGguf } from './io/gguf.js';
+import { readGgufAll } from './io/gguf-split.js';
 import { readSafetensorsFolder } from './io/safetensors.js';
 import type { TensorSource } from './io/tensor.js';
 import { LlamaModel } from './model/llama.js';
@@ -45,7 +45,7 @@ export interface LoadedModel {
 }
 
 /**
- * Loads a model from a Hugging Face folder or a `.gguf` file.
+ * Loads a model from a Hugging Face folder or a `.gguf` file (any part of a split GGUF loads all parts).
  *
  * @example
  * const m = await loadModel('fixtures/llama4-tiny-moe');
@@ -60,7 +60,8 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
 }
 
 async function loadGgufFile(path: string, backend: Backend, quant?: string): Promise<LoadedModel> {
-  const gguf = readGguf(path, { lazy: true }); // tensors stream into the backend one at a time
+  // Tensors stream into the backend one at a time; a split GGUF's parts read as one file.
+  const gguf = readGgufAll(path);
   const config = modelConfigFromGguf(gguf.metadata, gguf.tensors, path);
   const tokenizer = tokenizerFromGguf(gguf.metadata, path);
   checkVocab(config, tokenizer, path);

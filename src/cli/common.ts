@@ -54,10 +54,10 @@ export async function openModel(path: string | undefined, o: ModelFlags = {}): P
  * id (`org/repo[:QUANT]`) as its copy in the HF cache, pulled first (with progress on stderr)
  * when missing, unless `--offline` / HF_HUB_OFFLINE=1 (see src/hub/).
  */
-export async function resolveModelPath(arg: string, o: { allowSplit?: boolean } = {}): Promise<string> {
+export async function resolveModelPath(arg: string): Promise<string> {
   if (existsSync(arg)) return arg;
   const { resolveModelArg } = await import('../hub/resolve.js');
-  return (await resolveModelArg(arg, o)).path;
+  return (await resolveModelArg(arg)).path;
 }
 
 /** Runs a command body; a Llama4Error (or any failure) becomes one line on stderr and exit 1. */

@@ -20,7 +20,7 @@ export function registerInspect(program: Command): void {
     .option('--stats', 'per-tensor mean, std, min, max, NaN/Inf and all-zero rows (exit status 1 on NaN/Inf)')
     .option('--json', 'print one JSON object')
     .action(action(async (model: string | undefined, o: Flags) => {
-      const path = model === undefined ? DEFAULT_MODEL : await resolveModelPath(model, { allowSplit: true });
+      const path = model === undefined ? DEFAULT_MODEL : await resolveModelPath(model);
       const files = openModelFiles(path);
       const tty = process.stderr.isTTY && o.stats;
       const summary = summarizeModel(files, {

@@ -15,11 +15,8 @@ export interface ResolvedModel {
   readonly cached?: CachedModel;
 }
 
-/**
- * Resolves a `<model>` argument. `allowSplit` accepts split GGUFs (which only `inspect` reads);
- * otherwise a split GGUF is a clear error.
- */
-export async function resolveModelArg(arg: string, o: PullOptions & { allowSplit?: boolean } = {}): Promise<ResolvedModel> {
+/** Resolves a `<model>` argument: a local path as is, a repo id to its cached (pulled if needed) copy. */
+export async function resolveModelArg(arg: string, o: PullOptions = {}): Promise<ResolvedModel> {
   if (!looksLikeRepoSpec(arg)) return { path: arg };
   const spec = parseRepoSpec(arg)!;
   let cached: CachedModel;
@@ -31,9 +28,6 @@ export async function resolveModelArg(arg: string, o: PullOptions & { allowSplit
       throw new Llama4Error(`${arg}: no such file or folder, and no such repository on the hub (${e.message.replace(/^[^:]+: /, '')})`);
     }
     throw e;
-  }
-  if (!o.allowSplit && cached.gguf && cached.gguf.partCount > 1) {
-    throw new Llama4Error(`${formatSpec(spec)} is a GGUF split into ${cached.gguf.partCount} files, which llama4.ts cannot load yet; merge them with 'llama-gguf-split --merge ${cached.modelPath} merged.gguf' and run that file`);
   }
   return { path: cached.modelPath, cached };
 }

@@ -16,6 +16,7 @@ import { Llama4Error } from '../errors.js';
 import { closeFile, openFile, readFileRange, readRange } from '../io/file-read.js';
 import { readGgufHeader, type GgufHeader, type GgufValue } from '../io/gguf.js';
 import type { DType, TensorData } from '../io/tensor.js';
+import { ggufParts } from '../io/gguf-split.js';
 
 export interface TensorEntry {
   readonly name: string;
@@ -125,18 +126,6 @@ function safetensorsFilesOf(folder: string): string[] {
   const all = readdirSync(folder).filter((n) => n.endsWith('.safetensors')).sort();
   if (all.length === 0) throw new Llama4Error('no .safetensors files in the model folder', { source: folder });
   return all.map((n) => join(folder, n));
-}
-
-/** The parts of a split GGUF, given any part (`…-00002-of-00003.gguf`); [path] for a single file. */
-export function ggufParts(path: string): string[] {
-  const m = /-(\d{5})-of-(\d{5})\.gguf$/i.exec(path);
-  if (!m) return [path];
-  const count = Number(m[2]);
-  const stem = path.slice(0, m.index);
-  const parts = Array.from({ length: count }, (_, i) => `${stem}-${String(i + 1).padStart(5, '0')}-of-${m[2]}.gguf`);
-  const missing = parts.filter((p) => !existsSync(p));
-  if (missing.length > 0) throw new Llama4Error(`split GGUF part${missing.length > 1 ? 's' : ''} missing: ${missing.map((p) => basename(p)).join(', ')}`, { source: path });
-  return parts;
 }
 
 /** Lazy TensorData over an entry (for the config builder, which reads `rope_freqs`). */
