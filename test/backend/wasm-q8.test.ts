@@ -23,6 +23,8 @@ interface Q8Kernels {
   vecDotQ8(t: number, w: number, xq: number, n: number): number;
   matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number, scratch: number): void;
   matmul(t: number, w: number, rowBytes: number, x: number, T: number, cols: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
+  repackQ4_0x4(w: number, rows: number, rowBytes: number, n: number): void;
+  dequantRow(t: number, src: number, dst: number, n: number): void;
 }
 
 const CODE: Partial<Record<DType, number>> = { Q8_0: 3, Q4_0: 4, Q4_1: 5, Q5_0: 6, Q5_1: 7, Q4_K: 8, Q5_K: 9, Q6_K: 10 };
@@ -540,5 +542,66 @@ describe('wasm q8: timing (printed, not asserted)', () => {
       lines.push(`  ${dtype.padEnd(5)} ${cells.join('   ')}`);
     }
     console.log(`  GMAC/s, best of ${reps} (activations already quantized):\n${lines.join('\n')}`);
+  });
+});
+
+describe('wasm q8: Q4_0 repacked four blocks at a time (Q4_0x4, type 11)', () => {
+  const Q4_0X4 = 11;
+  /** Rows of random Q4_0 (some with special scales) placed twice: as stored and repacked. */
+  function rowsBoth(n: number, rows: number, seed: number, special: boolean): { w: Uint8Array; plain: number; packed: number; rb: number } {
+    const rb = rowBytes('Q4_0', n);
+    const w = new Uint8Array(rows * rb);
+    for (let r = 0; r < rows; r++) w.set(special && r % 2 === 1 ? specialScaleRow('Q4_0', n, seed + r) : weightRow('Q4_0', n, seed + r, r % 3 === 2), r * rb);
+    const plain = wasm.putBytes(w), packed = wasm.putBytes(w);
+    wasm.k.repackQ4_0x4(packed, rows, rb, n);
+    return { w, plain, packed, rb };
+  }
+
+  it('keeps the row size, moves every byte, and dequantizes to exactly the Q4_0 values (whole groups and tails)', () => {
+    for (const n of [32, 128, 224, 2048 + 96]) {
+      wasm.reset();
+      const rows = 3, { plain, packed, rb } = rowsBoth(n, rows, 5 + n, false);
+      if (n >= 128) assert.notDeepEqual(wasm.bytes(packed, rb), wasm.bytes(plain, rb), `n=${n}: repacked`);
+      else assert.deepEqual(wasm.bytes(packed, rb), wasm.bytes(plain, rb), `n=${n}: nothing to repack`);
+      assert.deepEqual([...wasm.bytes(packed, rows * rb)].sort(), [...wasm.bytes(plain, rows * rb)].sort(), `n=${n}: same bytes`);
+      const a = wasm.alloc(4 * n), b = wasm.alloc(4 * n);
+      for (let r = 0; r < rows; r++) {
+        wasm.k.dequantRow(4, plain + r * rb, a, n);
+        wasm.k.dequantRow(Q4_0X4, packed + r * rb, b, n);
+        assert.deepEqual(wasm.f32.slice(b >>> 2, (b >>> 2) + n), wasm.f32.slice(a >>> 2, (a >>> 2) + n), `n=${n} row ${r}`);
+      }
+    }
+  });
+
+  it('matmulQ8 equals vecDotQ8 of the Q4_0 rows (one token: up to reordering; groups: bit for bit) for T = 1…9', () => {
+    for (const n of [128, 224, 2048 + 96]) {
+      for (const T of [1, 2, 3, 4, 5, 9]) {
+        for (const special of [false, true]) {
+          wasm.reset();
+          const rows = 7, r0 = 1, r1 = 6;
+          const { w, plain, packed, rb } = rowsBoth(n, rows, 31 * T + n, special);
+          const x = new Float32Array(T * n);
+          for (let k = 0; k < T; k++) x.set(activations(n, 200 + k, k % 2 === 0), k * n);
+          const xa = wasm.putF32(x), qBytes = wasm.k.q8ActivationBytes(0, T, n), qa = wasm.alloc(qBytes + 64);
+          const sa = wasm.alloc(Math.max(4 * n, 65536)), oa = wasm.alloc(T * rows * 4);
+          wasm.u8.fill(0xa5, qa + qBytes, qa + qBytes + 64);
+          wasm.k.quantizeActivations(wasm.k.q8FormatFor(Q4_0X4), xa, qa, T, n);
+          assert.ok(wasm.bytes(qa + qBytes, 64).every((v) => v === 0xa5), 'activations stay inside q8ActivationBytes');
+          wasm.f32.fill(NaN, oa >>> 2, (oa >>> 2) + T * rows);
+          wasm.k.matmulQ8(Q4_0X4, packed, rb, qa, q8RowBytes(Q8Format.Q8_0, n), T, oa, rows, r0, r1, n, sa);
+          const xrb = q8RowBytes(Q8Format.Q8_0, n);
+          for (let k = 0; k < T; k++) {
+            for (let r = 0; r < rows; r++) {
+              const v = wasm.f32[(oa >>> 2) + k * rows + r];
+              const where = `n=${n} T=${T} special=${special} token ${k} row ${r}`;
+              if (r < r0 || r >= r1) { assert.ok(Number.isNaN(v), `${where}: outside the range was written`); continue; }
+              const want = wasm.k.vecDotQ8(4, plain + r * rb, qa + k * xrb, n);
+              if (T < 4) expectClose(v, want, dotMagnitude('Q4_0', w.subarray(r * rb), Q8Format.Q8_0, wasm.bytes(qa + k * xrb, xrb), n), where);
+              else assert.ok(Object.is(v, want) || (Number.isNaN(v) && Number.isNaN(want)), `${where}: ${v} vs ${want}`);
+            }
+          }
+        }
+      }
+    }
   });
 });

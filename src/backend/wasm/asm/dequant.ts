@@ -15,6 +15,7 @@ export const T_Q5_1: i32 = 7;
 export const T_Q4_K: i32 = 8;
 export const T_Q5_K: i32 = 9;
 export const T_Q6_K: i32 = 10;
+import { T_Q4_0X4, blockQuants, blockScaleAddr } from './q4x4';
 
 /** 8 f16 values (i16x8 lanes) → two f32x4 halves written to dst and dst+16. */
 @inline function f16x8(src: usize, dst: usize): void {
@@ -27,7 +28,7 @@ export const T_Q6_K: i32 = 10;
 /** Elements per block of each type. */
 export function blockElems(t: i32): i32 {
   if (t <= T_BF16) return 1;
-  if (t >= T_Q4_K) return 256;
+  if (t >= T_Q4_K && t <= T_Q6_K) return 256;
   return 32;
 }
 /** Bytes per block of each type. */
@@ -37,7 +38,7 @@ export function blockBytes(t: i32): i32 {
     case T_F16: return 2;
     case T_BF16: return 2;
     case T_Q8_0: return 34;
-    case T_Q4_0: return 18;
+    case T_Q4_0: case T_Q4_0X4: return 18;
     case T_Q4_1: return 20;
     case T_Q5_0: return 22;
     case T_Q5_1: return 24;
@@ -100,6 +101,17 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
         const p = src + <usize>b * 18, o = dst + <usize>b * 128;
         const d = f32x4.splat(f16(load<u16>(p)));
         const q = v128.load(p + 2);
+        storeI8x16(i8x16.sub(v128.and(q, lowMask), eight), d, o);
+        storeI8x16(i8x16.sub(i8x16.shr_u(q, 4), eight), d, o + 64);
+      }
+      return;
+    }
+    case T_Q4_0X4: {
+      const lowMask = i8x16.splat(0x0f), eight = i8x16.splat(8);
+      for (let b = 0; b < n / 32; b++) {
+        const o = dst + <usize>b * 128;
+        const d = f32x4.splat(f16(load<u16>(blockScaleAddr(src, b, n))));
+        const q = blockQuants(src, b, n);
         storeI8x16(i8x16.sub(v128.and(q, lowMask), eight), d, o);
         storeI8x16(i8x16.sub(i8x16.shr_u(q, 4), eight), d, o + 64);
       }

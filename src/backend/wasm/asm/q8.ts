@@ -17,6 +17,7 @@
 
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16, f16x4 } from './f16';
+import { T_Q4_0X4, GROUP_BYTES, blockQuants, blockScaleAddr } from './q4x4';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
 export const FMT_Q8_0: i32 = 0;
@@ -108,10 +109,13 @@ const CONSTS = memory.data<u32>([
   let v = v128.load16_lane(p, i32x4.splat(0), 0);
   v = v128.load16_lane(p + s, v, 2);
   v = v128.load16_lane(p + 2 * s, v, 4);
-  v = v128.load16_lane(p + 3 * s, v, 6);
+  return f16x4Mul(v128.load16_lane(p + 3 * s, v, 6));
+}
+
+/** Four f16 (u16 in the low half of each i32 lane) → f32x4, as f16GatherMul converts them. */
+@inline function f16x4Mul(v: v128): v128 {
   const a = v128.and(v, v128.load(CONSTS, 16));
   const f = f32x4.mul(i32x4.shl(a, 13), v128.load(CONSTS, 80));
-  // Exponent 31 (inf, NaN) lands on 2^16: set the f32 exponent to all ones there.
   const special = v128.and(i32x4.gt_s(a, v128.load(CONSTS, 96)), v128.load(CONSTS, 112));
   return v128.or(v128.or(f, special), i32x4.shl(v128.xor(v, a), 16));
 }
@@ -247,7 +251,7 @@ export function q8RowBytes(fmt: i32, n: i32): i32 {
 /** The activation format ggml pairs with weight type t; −1 where there is no integer path. */
 export function q8FormatFor(t: i32): i32 {
   switch (t) {
-    case T_Q8_0: case T_Q4_0: case T_Q5_0: return FMT_Q8_0;
+    case T_Q8_0: case T_Q4_0: case T_Q5_0: case T_Q4_0X4: return FMT_Q8_0;
     case T_Q4_1: case T_Q5_1: return FMT_Q8_1;
     case T_Q4_K: case T_Q5_K: case T_Q6_K: return FMT_Q8_K;
   }
@@ -598,10 +602,14 @@ const GROUP_MIN: i32 = 4;
 
 // Per-token layout (T < GROUP_MIN):
 //   Q8_0 / Q8_1: [i16 × n][f32 d × nb][f32 s × nb][i32 Σq × nb]   (nb = n / 32)
+//                [i16 × 16 per block: 16·a_j − a_{j+16}, j < 16 (for nibble weights)]
+//                Q8_0 only: [per four blocks (X4_GROUP bytes), for Q4_0x4 weights: chunk c = 0…7 at
+//                32c: i16x8 of 16·a_j − a_{j+16} at j = 2c, 2c + 1 of blocks 0…3, then at 32c + 16
+//                a_{16+2c}, a_{17+2c} of blocks 0…3; at 256 the four d (f32), at 272 the four Σq]
 //   Q8_K:        [i16 × n][f32 d × ns][i16 bsums × 16 × ns]          (ns = n / 256)
 @inline function tokenRecBytes(fmt: i32, n: i32): usize {
   if (fmt == FMT_Q8_K) return (<usize>n << 1) + <usize>(n >> 8) * 36;
-  return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n;
+  return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + (fmt == FMT_Q8_0 ? <usize>(n >> 7) * X4_GROUP : 0);
 }
 
 // Four-token groups (T ≥ GROUP_MIN): G = ⌈T/4⌉ groups; the record of group g and block b is at
@@ -612,6 +620,7 @@ const GROUP_MIN: i32 = 4;
 //   Q8_K (RS = 2128):       2048 B of pairs, f32x4 d, 4 × i16x8 of 32-element sums
 //                           S_j = bsums[2j] + bsums[2j+1] as pairs [t0 S2q S2q+1, t1 …, t2 …, t3 …]
 const RS_LEGACY: usize = 288;
+const X4_GROUP: usize = 288;
 const RS_K: usize = 2128;
 @inline function groupRecBytes(fmt: i32): usize {
   return fmt == FMT_Q8_K ? RS_K : RS_LEGACY;
@@ -736,6 +745,29 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
     const s16 = i16x8.add(i16x8.extadd_pairwise_i8x16_s(q0), i16x8.extadd_pairwise_i8x16_s(q1));
     store<i32>(pq + (<usize>b << 2), hsumI(i32x4.extadd_pairwise_i16x8_s(s16)));
   }
+  if (fmt != FMT_Q8_0) return;
+  const cp = pq + (<usize>nb << 2), x4 = cp + <usize>n;
+  for (let g = 0; g < (n >> 7); g++) {
+    const o = x4 + <usize>g * X4_GROUP, c = cp + (<usize>g << 7), a = rec + (<usize>g << 8);
+    // i32 lane m of a block's vectors is its element pair m: transposing four blocks' vectors
+    // puts pair m of blocks 0…3 into one vector.
+    transpose4s(v128.load(c), v128.load(c, 32), v128.load(c, 64), v128.load(c, 96), o, 32);
+    transpose4s(v128.load(c, 16), v128.load(c, 48), v128.load(c, 80), v128.load(c, 112), o + 128, 32);
+    transpose4s(v128.load(a, 32), v128.load(a, 96), v128.load(a, 160), v128.load(a, 224), o + 16, 32);
+    transpose4s(v128.load(a, 48), v128.load(a, 112), v128.load(a, 176), v128.load(a, 240), o + 144, 32);
+    v128.store(o, v128.load(pd + (<usize>g << 4)), 256);
+    v128.store(o, v128.load(pq + (<usize>g << 4)), 272);
+  }
+}
+
+/** transpose4 with the four results `stride` bytes apart. */
+@inline function transpose4s(a: v128, b: v128, c: v128, d: v128, o: usize, stride: usize): void {
+  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(c, d, 0, 4, 1, 5), t3 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(o + stride, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(o + 2 * stride, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(o + 3 * stride, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -796,6 +828,42 @@ function rowDotQ4_0(w: usize, rec: usize, n: i32): f32 {
       i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(cp)), i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(cp, 16))),
       i32x4.add(i32x4.dot_i16x8_s(q0, v128.load(xp)), i32x4.dot_i16x8_s(q1, v128.load(xp, 16))));
     sumf += f32x4.extract_lane(termQ4_0(i32x4.splat((hsumI(s) >> 4) - (load<i32>(qp) << 3)), h1(p - 2), v128.load32_splat(dp)), 0);
+  }
+  return addLanes(sumf, acc);
+}
+
+// Q4_0x4 (see q4x4.ts): lane k of every dot is block k of the group, so a group's four integer
+// sums need no horizontal adds and its four scales are one load. Same arithmetic as rowDotQ4_0.
+function rowDotQ4_0x4(w: usize, rec: usize, n: i32): f32 {
+  const nb = n >> 5, groups = n >> 7;
+  const dp = rec + (<usize>n << 1), qp = dp + (<usize>nb << 3), cp = qp + (<usize>nb << 2);
+  let x = cp + <usize>n, p = w;
+  let acc = f32x4.splat(0);
+  for (let g = 0; g < groups; g++) {
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
+    const end = x + 256;
+    do {
+      const m = LOW4;
+      const q0 = v128.load8x8_u(p, 8), q1 = v128.load8x8_u(p, 16);
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, m), v128.load(x)), i32x4.dot_i16x8_s(q0, v128.load(x, 16))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(v128.and(q1, m), v128.load(x, 32)), i32x4.dot_i16x8_s(q1, v128.load(x, 48))));
+      p += 16; x += 64;
+    } while (x < end);
+    p -= 64;
+    const s = i32x4.sub(i32x4.shr_s(i32x4.add(s0, s1), 4), i32x4.shl(v128.load(x, 16), 3));
+    const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p));
+    acc = f32x4.add(acc, termQ4_0(s, f16x4Mul(h), v128.load(x)));
+    p += GROUP_BYTES; x += 32;
+  }
+  let sumf: f32 = 0;
+  let q = w + <usize>(groups << 2) * 18 + 2, xp = rec + (<usize>(groups << 2) << 6) + 32, c = cp + (<usize>(groups << 2) << 5);
+  let d = dp + (<usize>(groups << 2) << 2), sq = qp + (<usize>(groups << 2) << 2);
+  for (let b = groups << 2; b < nb; b++, q += 18, xp += 64, c += 32, d += 4, sq += 4) {
+    const q0 = v128.load8x8_u(q), q1 = v128.load8x8_u(q, 8);
+    const s = i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(c)), i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(c, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(q0, v128.load(xp)), i32x4.dot_i16x8_s(q1, v128.load(xp, 16))));
+    sumf += f32x4.extract_lane(termQ4_0(i32x4.splat((hsumI(s) >> 4) - (load<i32>(sq) << 3)), h1(q - 2), v128.load32_splat(d)), 0);
   }
   return addLanes(sumf, acc);
 }
@@ -878,6 +946,7 @@ function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usi
       switch (t) {
         case T_Q8_0: v = rowDotQ8_0(row, rec, n); break;
         case T_Q4_0: v = rowDotQ4_0(row, rec, n); break;
+        case T_Q4_0X4: v = rowDotQ4_0x4(row, rec, n); break;
         case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
         case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
         default: v = vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n);
@@ -897,15 +966,24 @@ const WREC_LEGACY: usize = 288;
 const WREC_K: usize = 2144;
 
 /** Unpacks blocks [b0, b1) of one legacy row into records at dst, slot 0…3. */
-function widenLegacy(t: i32, row: usize, b0: i32, b1: i32, dst: usize, slot: usize): void {
-  const bb: usize = t == T_Q8_0 ? 34 : t == T_Q4_0 ? 18 : t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : 24;
+function widenLegacy(t: i32, row: usize, b0: i32, b1: i32, dst: usize, slot: usize, n: i32): void {
+  const bb: usize = t == T_Q8_0 ? 34 : t == T_Q4_0 || t == T_Q4_0X4 ? 18 : t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : 24;
   for (let b = b0; b < b1; b++) {
     const wb = row + <usize>b * bb, rec = dst + <usize>(b - b0) * WREC_LEGACY, d = rec + (slot << 6);
-    store<f32>(rec + (slot << 2), f16(load<u16>(wb)), 256);
+    store<f32>(rec + (slot << 2), f16(load<u16>(t == T_Q4_0X4 ? blockScaleAddr(row, b, n) : wb)), 256);
     switch (t) {
       case T_Q8_0: {
         widen16(v128.load(wb, 2), d);
         widen16(v128.load(wb, 18), d + 32);
+        break;
+      }
+      case T_Q4_0X4: {
+        const q = blockQuants(row, b, n);
+        const a = i16x8.extend_low_i8x16_u(q), c = i16x8.extend_high_i8x16_u(q);
+        v128.store(d, i16x8.sub(v128.and(a, LOW4), EIGHT));
+        v128.store(d, i16x8.sub(v128.and(c, LOW4), EIGHT), 16);
+        v128.store(d, i16x8.sub(i16x8.shr_u(a, 4), EIGHT), 32);
+        v128.store(d, i16x8.sub(i16x8.shr_u(c, 4), EIGHT), 48);
         break;
       }
       case T_Q4_0: {
@@ -1188,7 +1266,8 @@ function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: u
  * of a chunk go through out), then run against every pair of token groups.
  */
 @inline function matmulGroups(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, scratch: usize): void {
-  const kq = t >= T_Q4_K;
+  const kq = t >= T_Q4_K && t <= T_Q6_K;
+  const tp = t == T_Q4_0X4 ? T_Q4_0 : t; // Q4_0x4 widens to Q4_0's records
   const fmt = q8FormatFor(t);
   const xp = packBase(xq, xqRowBytes, T);
   const blocks = kq ? n >> 8 : n >> 5;
@@ -1205,14 +1284,14 @@ function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: u
       for (let i = 0; i < 4; i++) {
         const row = row0 + <usize>min(i, nr - 1) * rowBytes; // missing rows: the last one again
         if (kq) widenK(t, row, c0, c1, scratch, <usize>i);
-        else widenLegacy(t, row, c0, c1, scratch, <usize>i);
+        else widenLegacy(t, row, c0, c1, scratch, <usize>i, n);
       }
       for (let g = 0; g < G; g += 2) {
         const xa = xp + (<usize>c0 * <usize>G + <usize>g) * RS;
         const o = out + <usize>(g << 2) * os + (<usize>r << 2);
         const nv0 = min(4, T - (g << 2)), nv1 = min(4, T - (g << 2) - 4);
-        if (g + 1 < G) passTwo(t, scratch, xa, bs, c0, c1, o, os, nr, nv0, nv1);
-        else passOne(t, scratch, xa, bs, c0, c1, o, os, nr, nv0);
+        if (g + 1 < G) passTwo(tp, scratch, xa, bs, c0, c1, o, os, nr, nv0, nv1);
+        else passOne(tp, scratch, xa, bs, c0, c1, o, os, nr, nv0);
       }
     }
   }
@@ -1220,6 +1299,7 @@ function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: u
 
 // One specialization per weight type (t constant inside each).
 function groupsQ8_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q8_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ4_0x4(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_0X4, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ4_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ4_1(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_1, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ5_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q5_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
@@ -1239,6 +1319,7 @@ export function matmulQ8(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowByte
   switch (t) {
     case T_Q8_0: groupsQ8_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_0: groupsQ4_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q4_0X4: groupsQ4_0x4(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_1: groupsQ4_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q5_0: groupsQ5_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q5_1: groupsQ5_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
