@@ -4,15 +4,20 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { MoeFfnWeights, SwiGluWeights } from './weights.js';
+import type { Workspace } from './workspace.js';
 
-/** SwiGLU: (silu(x·Wgᵀ) ⊙ x·Wuᵀ)·Wdᵀ for T rows of x. */
-export function swiglu(be: Backend, w: SwiGluWeights, x: Float32Array, T: number): Float32Array {
+/**
+ * SwiGLU: (silu(x·Wgᵀ) ⊙ x·Wuᵀ)·Wdᵀ for T rows of x. With a workspace the result is its
+ * 'ffn.out' buffer (valid until the next call with the same workspace), else a fresh array.
+ */
+export function swiglu(be: Backend, w: SwiGluWeights, x: Float32Array, T: number, ws?: Workspace): Float32Array {
   const F = w.gate.rows;
-  const g = new Float32Array(T * F), u = new Float32Array(T * F);
+  const buf = (name: string, n: number) => (ws ? ws.f32(name, n) : new Float32Array(n));
+  const g = buf('ffn.gate', T * F), u = buf('ffn.up', T * F);
   be.matmul(x, T, w.gate, g);
   be.matmul(x, T, w.up, u);
   be.siluMul(g, u, T * F);
-  const out = new Float32Array(T * w.down.rows);
+  const out = buf('ffn.out', T * w.down.rows);
   be.matmul(g, T, w.down, out);
   return out;
 }

@@ -21,6 +21,7 @@ import { KvCache } from './kv-cache.js';
 import { attentionTemperature, ropeFrequencies } from './rope.js';
 import { moe, swiglu, type MoeHooks, type Route } from './ffn.js';
 import type { AttentionWeights, LlamaWeights } from './weights.js';
+import { Workspace } from './workspace.js';
 
 /** Which rows of logits a forward pass returns. */
 export type LogitsWanted = 'last' | 'all' | 'none' | readonly number[];
@@ -91,6 +92,8 @@ export class LlamaModel {
   private readonly freqs: Float64Array;
   /** The chunk length when any layer is chunked: runs never straddle a chunk boundary. */
   private readonly chunk: number | null;
+  /** Activation buffers reused across passes without hooks. */
+  private readonly ws = new Workspace();
 
   constructor(readonly config: ModelConfig, readonly weights: LlamaWeights, readonly backend: Backend) {
     this.freqs = ropeFrequencies(config.rope);
@@ -178,7 +181,7 @@ export class LlamaModel {
       if (hooked) eachHooked(segs, D, x, (hk, rows, p0) => hk.residual?.(plan.index, 'attention', rows, p0));
       be.rmsNorm(x, T, D, lw.ffn.norm, eps, h);
       const moeHooks = hooked ? segmentMoeHooks(segs, plan.index, this.config.nExperts) : undefined;
-      addInto(x, lw.ffn.kind === 'moe' ? moe(be, lw.ffn, h, T, this.config.nExpertsPerToken, moeHooks).out : swiglu(be, lw.ffn, h, T));
+      addInto(x, lw.ffn.kind === 'moe' ? moe(be, lw.ffn, h, T, this.config.nExpertsPerToken, moeHooks).out : swiglu(be, lw.ffn, h, T, hooked ? undefined : this.ws));
       if (hooked) eachHooked(segs, D, x, (hk, rows, p0) => hk.residual?.(plan.index, 'ffn', rows, p0));
     }
     for (const s of segs) {
@@ -198,9 +201,11 @@ export class LlamaModel {
     const last = new Float32Array(R * D);
     picks.forEach((p, r) => last.set(x.subarray(p.row * D, (p.row + 1) * D), r * D));
     be.rmsNorm(last, R, D, this.weights.outputNorm, eps, last);
-    const logits = new Float32Array(R * V);
+    // One row (decoding): straight into the caller's array.
+    const direct = R === 1 ? picks[0].seg.out.subarray(picks[0].outRow * V, (picks[0].outRow + 1) * V) : null;
+    const logits = direct ?? new Float32Array(R * V);
     be.matmul(last, R, this.weights.output, logits);
-    picks.forEach((p, r) => p.seg.out.set(logits.subarray(r * V, (r + 1) * V), p.outRow * V));
+    if (!direct) picks.forEach((p, r) => p.seg.out.set(logits.subarray(r * V, (r + 1) * V), p.outRow * V));
     if (hooked) {
       let r = 0;
       for (const s of segs) {
@@ -220,13 +225,14 @@ export class LlamaModel {
     const { nHeads: H, nKvHeads: Hkv, headDim: d, rmsNormEps: eps } = this.config;
     const be = this.backend;
     const T = a.length / this.config.hiddenSize;
-    const q = new Float32Array(T * H * d); // [T, H, d]
-    const k = new Float32Array(T * Hkv * d); // [T, Hkv, d]
-    const v = new Float32Array(T * Hkv * d);
+    const buf = (name: string, n: number) => (hooked ? new Float32Array(n) : this.ws.f32(name, n));
+    const q = buf('attn.q', T * H * d); // [T, H, d]
+    const k = buf('attn.k', T * Hkv * d); // [T, Hkv, d]
+    const v = buf('attn.v', T * Hkv * d);
     be.matmul(a, T, w.q, q);
     be.matmul(a, T, w.k, k);
     be.matmul(a, T, w.v, v);
-    const attn = new Float32Array(T * H * d);
+    const attn = buf('attn.heads', T * H * d);
 
     let t0 = 0;
     for (const seg of segs) {
@@ -274,7 +280,7 @@ export class LlamaModel {
       t0 += n;
     }
     if (hooked) eachHooked(segs, H * d, attn, (hk, rows, p0) => hk.heads?.(plan.index, rows, p0));
-    const out = new Float32Array(T * this.config.hiddenSize);
+    const out = buf('attn.out', T * this.config.hiddenSize);
     be.matmul(attn, T, w.o, out);
     return out;
   }
