@@ -110,6 +110,17 @@ for (const c of candidates) {
       }
     });
 
+    it('attention over hundreds of keys (enough work to be split across threads)', () => {
+      const H = 8, Hkv = 2, d = 64, rows = 600, T = 5;
+      const q = randArray(T * H * d), k = randArray(rows * Hkv * d), v = randArray(rows * Hkv * d);
+      const keyStart = Int32Array.from([0, 0, 100, 512, 599]), keyEnd = Int32Array.from([1, 300, 596, 599, 600]);
+      const args = { q, k, v, nTokens: T, nHeads: H, nKvHeads: Hkv, headDim: d, keyStart, keyEnd, scale: 1 / Math.sqrt(d) };
+      const want = new Float32Array(T * H * d), got = new Float32Array(T * H * d);
+      ref.attention({ ...args, out: want });
+      be.attention({ ...args, out: got });
+      assert.ok(maxRelDiff(got, want) < 1e-5);
+    });
+
     it('attention over a KV cache allocated by the backend (read in place)', () => {
       const H = 4, Hkv = 2, d = 16, rows = 20, T = 2;
       const floats = be.floats ?? { alloc: (n: number) => new Float32Array(n), free: () => {} };

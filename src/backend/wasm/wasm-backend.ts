@@ -289,7 +289,14 @@ export class WasmBackend implements Backend {
     }
     i32.set(a.keyStart.subarray(0, T), ks >>> 2);
     i32.set(a.keyEnd.subarray(0, T), ke >>> 2);
-    this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { 9: a.scale });
+    let keys = 0;
+    for (let t = 0; t < T; t++) keys += a.keyEnd[t] - a.keyStart[t];
+    // A short context (early decoding) is a few microseconds of work: less than waking the workers.
+    if (keys * H * d < 1 << 17) {
+      this.shards[0].kernels.attention(qa, ka, va, oa, H, Hkv, d, ks, ke, a.scale, 0, T * H, heap.i32[Ctrl.Scratch] >>> 0);
+    } else {
+      this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { 9: a.scale });
+    }
     a.out.set(heap.f32.subarray(oa >>> 2, (oa >>> 2) + T * H * d));
   }
 }
