@@ -8,6 +8,7 @@ import type { Session } from '../model/session.js';
 import { topLogprobs, tokenLogprob, logSumExp, type TokenLogprob } from './logprobs.js';
 import { createSampler, type SamplingOptions } from './sampler.js';
 import { StopStringMatcher } from './stop-strings.js';
+import { sampleConstrained, type TokenConstraint } from './grammar/token-constraint.js';
 
 /** What the generator needs from a tokenizer. */
 export interface TokenText {
@@ -28,6 +29,8 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Report each token's log-probability and this many alternatives (OpenAI `top_logprobs`). */
   logprobs?: number;
+  /** Keep the output inside a format (see src/generate/grammar/); ends it only once complete. */
+  constraint?: TokenConstraint;
 }
 
 export interface GeneratedToken {
@@ -84,7 +87,7 @@ export async function* generate(session: Session, tokenizer: TokenText, promptId
   let { logits, reused } = session.evaluate(promptIds);
   while (generated.length < maxTokens) {
     if (options.signal?.aborted) { finishReason = 'abort'; break; }
-    const id = sampler.sample(logits, history);
+    const id = options.constraint ? sampleConstrained(sampler, logits, history, options.constraint) : sampler.sample(logits, history);
     let logprob: number | undefined, top: TokenLogprob[] | undefined;
     if (options.logprobs !== undefined) {
       const lse = logSumExp(logits);

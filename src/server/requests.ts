@@ -25,9 +25,10 @@ export function parseJsonBody(text: string): Body {
   return value as Body;
 }
 
-function checkKnown(body: Body, known: readonly string[]): void {
+function checkKnown(body: Body, known: readonly string[], where?: string): void {
   for (const key of Object.keys(body)) {
-    if (!known.includes(key)) throw new ApiError(400, `Unrecognized request argument supplied: ${key}`, 'invalid_request_error', key, 'unknown_parameter');
+    const param = where ? `${where}.${key}` : key;
+    if (!known.includes(key)) throw new ApiError(400, `Unrecognized request argument supplied: ${param}`, 'invalid_request_error', param, 'unknown_parameter');
   }
 }
 
@@ -143,6 +144,7 @@ export interface ChatRequest {
   readonly stop: string[];
   /** Top alternatives per token when logprobs were asked for, else undefined. */
   readonly logprobs: number | undefined;
+  readonly responseFormat: ResponseFormat;
 }
 
 const CHAT_KEYS = [
@@ -164,13 +166,7 @@ export function parseChatRequest(body: Body): ChatRequest {
   const logprobsOn = optBool(body, 'logprobs') ?? false;
   const top = optNumber(body, 'top_logprobs', { min: 0, max: 20, integer: true });
   if (top !== undefined && !logprobsOn) throw badParam('top_logprobs', 'top_logprobs needs logprobs set to true');
-  const rf = body.response_format;
-  if (rf !== undefined && rf !== null) {
-    const type = typeof rf === 'object' && !Array.isArray(rf) ? (rf as Body).type : undefined;
-    if (type !== 'text' || Object.keys(rf as Body).length !== 1) {
-      throw badParam('response_format', `response_format ${JSON.stringify(type ?? rf)} is not supported (only {"type": "text"})`, 'unsupported_value');
-    }
-  }
+  const responseFormat = parseResponseFormat(body.response_format);
   if (body.user !== undefined && body.user !== null && typeof body.user !== 'string') throw badParam('user', `'user' must be a string, got ${typeName(body.user)}`, 'invalid_type');
   const tools = parseTools(body.tools);
   const toolChoice = parseToolChoice(body.tool_choice, tools);
@@ -178,8 +174,38 @@ export function parseChatRequest(body: Body): ChatRequest {
   return {
     model, messages, tools, toolChoice, parallelToolCalls, stream, includeUsage,
     maxTokens: maxCompletion ?? maxTokens, sampling: samplingFields(body), stop: stopField(body),
-    logprobs: logprobsOn ? (top ?? 0) : undefined,
+    logprobs: logprobsOn ? (top ?? 0) : undefined, responseFormat,
   };
+}
+
+/** OpenAI's `response_format`: plain text, any JSON object, or JSON valid for a schema. */
+export type ResponseFormat =
+  | { readonly type: 'text' }
+  | { readonly type: 'json_object' }
+  | { readonly type: 'json_schema'; readonly name: string; readonly schema: unknown };
+
+function parseResponseFormat(rf: unknown): ResponseFormat {
+  if (rf === undefined || rf === null) return { type: 'text' };
+  if (typeof rf !== 'object' || Array.isArray(rf)) throw badParam('response_format', `response_format must be an object, got ${typeName(rf)}`, 'invalid_type');
+  const o = rf as Body;
+  checkKnown(o, ['type', 'json_schema'], 'response_format');
+  if (o.type === 'text' || o.type === 'json_object') {
+    if (o.json_schema !== undefined) throw badParam('response_format.json_schema', `response_format.json_schema goes with type "json_schema", not "${o.type}"`);
+    return { type: o.type };
+  }
+  if (o.type !== 'json_schema') {
+    throw badParam('response_format.type', `response_format.type must be "text", "json_object" or "json_schema", got ${JSON.stringify(o.type)}`, 'invalid_value');
+  }
+  const js = o.json_schema;
+  if (typeof js !== 'object' || js === null || Array.isArray(js)) throw badParam('response_format.json_schema', 'response_format.json_schema is required for type "json_schema" and must be an object', 'missing_required_parameter');
+  const j = js as Body;
+  checkKnown(j, ['name', 'schema', 'strict', 'description'], 'response_format.json_schema');
+  if (typeof j.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(j.name)) {
+    throw badParam('response_format.json_schema.name', 'response_format.json_schema.name is required: 1 to 64 letters, digits, underscores or dashes', 'invalid_value');
+  }
+  const schema = j.schema ?? {};
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw badParam('response_format.json_schema.schema', 'response_format.json_schema.schema must be a JSON Schema object', 'invalid_type');
+  return { type: 'json_schema', name: j.name, schema };
 }
 
 const MESSAGE_KEYS = ['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'refusal', 'audio', 'function_call', 'annotations'];

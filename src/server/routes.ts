@@ -18,6 +18,11 @@ import {
 } from './requests.js';
 import { QueueFullError, SchedulerClosedError, type JobOptions, type JobResult, type PromptLogprob, type Scheduler } from './scheduler.js';
 import { ToolCallStream, type ParsedToolCall, type ToolStreamEvent } from './tool-calls.js';
+import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import type { Grammar } from '../generate/grammar/grammar.js';
+import { UnsupportedSchemaError, jsonObjectGrammar, jsonSchemaGrammar } from '../generate/grammar/json-schema.js';
+import { pythonicToolCallGrammar } from '../generate/grammar/tool-calls.js';
+import { TokenConstraint } from '../generate/grammar/token-constraint.js';
 
 /** What the routes see; `ready` is null while the model loads. */
 export interface ServerState {
@@ -224,6 +229,40 @@ function usage(res: JobResult) {
 
 // ── chat completions ─────────────────────────────────────────────────────────────────────────
 
+/**
+ * What the reply must look like: with tool_choice "required" or a named function, a Llama 4
+ * pythonic call list to the offered tools (continuing the prompt's prefilled `[`); with
+ * response_format json_object / json_schema, JSON of that shape; otherwise anything.
+ */
+function replyConstraint(req: ChatRequest, prefill: string, tok: TextTokenizer): TokenConstraint | undefined {
+  let grammar: Grammar;
+  if (req.toolChoice === 'required' || typeof req.toolChoice === 'object') {
+    const named = typeof req.toolChoice === 'object' ? req.toolChoice.name : null;
+    const offered = req.tools.filter((t) => named === null || t.function.name === named).map((t) => ({ name: t.function.name, parameters: t.function.parameters }));
+    grammar = schemaGrammar('tools', () => pythonicToolCallGrammar(offered, { parallel: named === null && req.parallelToolCalls }));
+  } else if (req.responseFormat.type === 'json_object') {
+    grammar = jsonObjectGrammar();
+  } else if (req.responseFormat.type === 'json_schema') {
+    const schema = req.responseFormat.schema;
+    grammar = schemaGrammar('response_format.json_schema.schema', () => jsonSchemaGrammar(schema));
+  } else {
+    return undefined;
+  }
+  const constraint = new TokenConstraint(grammar, tok, tok.stopIds);
+  if (prefill) constraint.prime(prefill);
+  return constraint;
+}
+
+/** A schema the grammar compiler cannot follow is the request's fault: 400 naming it. */
+function schemaGrammar(param: string, build: () => Grammar): Grammar {
+  try {
+    return build();
+  } catch (e) {
+    if (e instanceof UnsupportedSchemaError) throw new ApiError(400, `${param}: ${e.message}`, 'invalid_request_error', param, 'unsupported_value');
+    throw e;
+  }
+}
+
 interface ChatLogprob { token: string; logprob: number; bytes: number[]; top_logprobs: { token: string; logprob: number; bytes: number[] }[] }
 
 async function chatCompletion(c: Context, state: ServerState, r: Ready, req: ChatRequest): Promise<Response> {
@@ -234,6 +273,7 @@ async function chatCompletion(c: Context, state: ServerState, r: Ready, req: Cha
   const id = newId('chatcmpl-');
   const created = now();
   const strict = req.toolChoice === 'required' || typeof req.toolChoice === 'object';
+  const constraint = replyConstraint(req, prompt.prefill, tok);
   const tools = new ToolCallStream(prompt.parseTools, prompt.prefill);
   const abort = clientSignal(c);
   const entry = (t: TokenLogprob) => ({ token: tok.decode([t.id]), logprob: t.logprob, bytes: Array.from(tok.tokenBytes(t.id)) });
@@ -247,11 +287,13 @@ async function chatCompletion(c: Context, state: ServerState, r: Ready, req: Cha
     logprobs: req.logprobs,
     signal: abort.signal,
     scriptedIds: scripted(state, r),
+    constraint,
     onToken,
   });
   /** The calls to report, or an error when tool_choice demanded a call the reply lacks. */
-  const settleCalls = (calls: ParsedToolCall[], rawReply: string): ParsedToolCall[] => {
-    if (strict) {
+  const settleCalls = (calls: ParsedToolCall[], rawReply: string, finish: JobResult['finishReason']): ParsedToolCall[] => {
+    // A reply cut by max_tokens is reported as it is (finish_reason "length"), as OpenAI does.
+    if (strict && finish !== 'length') {
       const want = typeof req.toolChoice === 'object' ? req.toolChoice.name : null;
       if (calls.length === 0 || (want !== null && calls.some((k) => k.name !== want))) {
         throw new ApiError(500, `tool_choice ${want ? `names ${want}` : 'is "required"'}, but the model's reply is not ${want ? 'a call to it' : 'a tool call'}: ${JSON.stringify(rawReply.slice(0, 200))}`,
@@ -267,7 +309,7 @@ async function chatCompletion(c: Context, state: ServerState, r: Ready, req: Cha
     const res = await submit(r, job((t) => { if (req.logprobs !== undefined) logprobs.push(logprobOf(t)); }));
     const events = [...tools.push(res.text), ...tools.end()];
     const content = events.flatMap((e) => (e.type === 'content' ? [e.text] : [])).join('');
-    const calls = settleCalls(events.flatMap((e) => (e.type === 'calls' ? e.calls : [])), prompt.prefill + res.text);
+    const calls = settleCalls(events.flatMap((e) => (e.type === 'calls' ? e.calls : [])), prompt.prefill + res.text, res.finishReason);
     return c.json({
       id, object: 'chat.completion', created, model: state.modelName,
       choices: [{
@@ -319,7 +361,7 @@ async function chatCompletion(c: Context, state: ServerState, r: Ready, req: Cha
     const events = [...tools.push(res.tail), ...tools.end()];
     if (strict) {
       const all = [...held, ...events];
-      settleCalls(all.flatMap((e) => (e.type === 'calls' ? e.calls : [])), raw);
+      settleCalls(all.flatMap((e) => (e.type === 'calls' ? e.calls : [])), raw, res.finishReason);
       held = [];
       emit(all, null);
     } else {

@@ -23,6 +23,7 @@ import { Llama4Error } from '../errors.js';
 import type { GeneratedToken } from '../generate/generator.js';
 import { logSumExp, tokenLogprob, topLogprobs, type TokenLogprob } from '../generate/logprobs.js';
 import { createSampler, type Sampler, type SamplingOptions, type TokenHistory } from '../generate/sampler.js';
+import { sampleConstrained, type TokenConstraint } from '../generate/grammar/token-constraint.js';
 import { StopStringMatcher } from '../generate/stop-strings.js';
 import type { KvCache } from '../model/kv-cache.js';
 import type { LlamaModel, SequenceRequest } from '../model/llama.js';
@@ -52,6 +53,8 @@ export interface JobOptions {
    * as if an end-of-generation id had been sampled.
    */
   readonly scriptedIds?: readonly number[];
+  /** Restricts the tokens sampled to those that keep the reply inside a format (JSON schema, tool calls). */
+  readonly constraint?: TokenConstraint;
   /** Called with each generated token (synchronously, inside the step). */
   readonly onToken?: (token: GeneratedToken) => void;
   /** Called once the prompt is evaluated, with its logprobs when `promptLogprobs` asked for them. */
@@ -369,7 +372,7 @@ export class Scheduler {
       if (job.generated.length >= o.scriptedIds.length) { this.finish(job, 'stop'); return; }
       id = o.scriptedIds[job.generated.length];
     } else {
-      id = job.sampler.sample(logits, job.history);
+      id = o.constraint ? sampleConstrained(job.sampler, logits, job.history, o.constraint) : job.sampler.sample(logits, job.history);
     }
     let logprob: number | undefined, top: TokenLogprob[] | undefined;
     if (o.logprobs !== undefined) {
