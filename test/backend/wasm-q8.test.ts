@@ -24,6 +24,7 @@ interface Q8Kernels {
   matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number, scratch: number): void;
   matmul(t: number, w: number, rowBytes: number, x: number, T: number, cols: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
   repackQ4_0x4(w: number, rows: number, rowBytes: number, n: number): void;
+  repackQ6_Kx4(w: number, rows: number, rowBytes: number, n: number): void;
   dequantRow(t: number, src: number, dst: number, n: number): void;
 }
 
@@ -598,6 +599,65 @@ describe('wasm q8: Q4_0 repacked four blocks at a time (Q4_0x4, type 11)', () =>
               const want = wasm.k.vecDotQ8(4, plain + r * rb, qa + k * xrb, n);
               if (T < 4) expectClose(v, want, dotMagnitude('Q4_0', w.subarray(r * rb), Q8Format.Q8_0, wasm.bytes(qa + k * xrb, xrb), n), where);
               else assert.ok(Object.is(v, want) || (Number.isNaN(v) && Number.isNaN(want)), `${where}: ${v} vs ${want}`);
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('wasm q8: Q6_K with its passes interleaved (Q6_Kx4, type 12)', () => {
+  const Q6_KX4 = 12;
+  function rowsBoth(n: number, rows: number, seed: number, special: boolean): { w: Uint8Array; plain: number; packed: number; rb: number } {
+    const rb = rowBytes('Q6_K', n);
+    const w = new Uint8Array(rows * rb);
+    for (let r = 0; r < rows; r++) w.set(special && r % 2 === 1 ? specialScaleRow('Q6_K', n, seed + r) : weightRow('Q6_K', n, seed + r, r % 3 === 2), r * rb);
+    const plain = wasm.putBytes(w), packed = wasm.putBytes(w);
+    wasm.k.repackQ6_Kx4(packed, rows, rb, n);
+    return { w, plain, packed, rb };
+  }
+
+  it('keeps every byte and dequantizes to exactly the Q6_K values', () => {
+    for (const n of [256, 2048 + 256]) {
+      wasm.reset();
+      const rows = 3, { plain, packed, rb } = rowsBoth(n, rows, 9 + n, false);
+      assert.notDeepEqual(wasm.bytes(packed, rb), wasm.bytes(plain, rb), 'repacked');
+      assert.deepEqual([...wasm.bytes(packed, rows * rb)].sort(), [...wasm.bytes(plain, rows * rb)].sort(), 'same bytes');
+      const a = wasm.alloc(4 * n), b = wasm.alloc(4 * n);
+      for (let r = 0; r < rows; r++) {
+        wasm.k.dequantRow(10, plain + r * rb, a, n);
+        wasm.k.dequantRow(Q6_KX4, packed + r * rb, b, n);
+        assert.deepEqual(wasm.f32.slice(b >>> 2, (b >>> 2) + n), wasm.f32.slice(a >>> 2, (a >>> 2) + n), `n=${n} row ${r}`);
+      }
+    }
+  });
+
+  it('matmulQ8 equals vecDotQ8 of the Q6_K rows bit for bit, T = 1…9, special scales included', () => {
+    for (const n of [256, 2048 + 256]) {
+      for (const T of [1, 2, 3, 4, 5, 9]) {
+        for (const special of [false, true]) {
+          wasm.reset();
+          const rows = 7, r0 = 1, r1 = 6;
+          const { plain, packed, rb } = rowsBoth(n, rows, 17 * T + n, special);
+          const x = new Float32Array(T * n);
+          for (let k = 0; k < T; k++) x.set(activations(n, 300 + k, k % 2 === 0), k * n);
+          const fmt = wasm.k.q8FormatFor(Q6_KX4), xrb = q8RowBytes(Q8Format.Q8_K, n);
+          assert.equal(fmt, Q8Format.Q8_K);
+          const xa = wasm.putF32(x), qBytes = wasm.k.q8ActivationBytes(fmt, T, n), qa = wasm.alloc(qBytes + 64);
+          const sa = wasm.alloc(Math.max(4 * n, 65536)), oa = wasm.alloc(T * rows * 4);
+          wasm.u8.fill(0xa5, qa + qBytes, qa + qBytes + 64);
+          wasm.k.quantizeActivations(fmt, xa, qa, T, n);
+          assert.ok(wasm.bytes(qa + qBytes, 64).every((v) => v === 0xa5), 'activations stay inside q8ActivationBytes');
+          wasm.f32.fill(NaN, oa >>> 2, (oa >>> 2) + T * rows);
+          wasm.k.matmulQ8(Q6_KX4, packed, rb, qa, xrb, T, oa, rows, r0, r1, n, sa);
+          for (let k = 0; k < T; k++) {
+            for (let r = 0; r < rows; r++) {
+              const v = wasm.f32[(oa >>> 2) + k * rows + r];
+              const where = `n=${n} T=${T} special=${special} token ${k} row ${r}`;
+              if (r < r0 || r >= r1) { assert.ok(Number.isNaN(v), `${where}: outside the range was written`); continue; }
+              const want = wasm.k.vecDotQ8(10, plain + r * rb, qa + k * xrb, n);
+              assert.ok(Object.is(v, want) || (Number.isNaN(v) && Number.isNaN(want)), `${where}: ${v} vs ${want}`);
             }
           }
         }

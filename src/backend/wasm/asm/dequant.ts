@@ -15,7 +15,7 @@ export const T_Q5_1: i32 = 7;
 export const T_Q4_K: i32 = 8;
 export const T_Q5_K: i32 = 9;
 export const T_Q6_K: i32 = 10;
-import { T_Q4_0X4, blockQuants, blockScaleAddr } from './q4x4';
+import { T_Q4_0X4, T_Q6_KX4, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
 
 /** 8 f16 values (i16x8 lanes) → two f32x4 halves written to dst and dst+16. */
 @inline function f16x8(src: usize, dst: usize): void {
@@ -28,7 +28,7 @@ import { T_Q4_0X4, blockQuants, blockScaleAddr } from './q4x4';
 /** Elements per block of each type. */
 export function blockElems(t: i32): i32 {
   if (t <= T_BF16) return 1;
-  if (t >= T_Q4_K && t <= T_Q6_K) return 256;
+  if ((t >= T_Q4_K && t <= T_Q6_K) || t == T_Q6_KX4) return 256;
   return 32;
 }
 /** Bytes per block of each type. */
@@ -44,7 +44,7 @@ export function blockBytes(t: i32): i32 {
     case T_Q5_1: return 24;
     case T_Q4_K: return 144;
     case T_Q5_K: return 176;
-    case T_Q6_K: return 210;
+    case T_Q6_K: case T_Q6_KX4: return 210;
   }
   return 0;
 }
@@ -64,6 +64,11 @@ export function blockBytes(t: i32): i32 {
   v128.store(dst + 16, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d), m));
   v128.store(dst + 32, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d), m));
   v128.store(dst + 48, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), m));
+}
+
+/** 16 quants in [0, 63] (bytes of q) as (q − 32)·scale, 16 floats at dst (as the Q6_K loop computes them). */
+@inline function storeQ6(q: v128, scale: f32, dst: usize): void {
+  storeI8x16(i8x16.sub(q, i8x16.splat(32)), f32x4.splat(scale), dst);
 }
 
 /** Dequantizes n elements (whole blocks) of type t from src into f32 at dst. */
@@ -188,6 +193,21 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
             store<f32>(o + 128 + (<usize>l << 2), d2 * <f32>((byte >> 4) + ((h & u2) != 0 ? 16 : 0)) - m2);
           }
           ql += 32; o += 256; u1 <<= 2; u2 <<= 2;
+        }
+      }
+      return;
+    }
+    case T_Q6_KX4: {
+      for (let b = 0; b < n / 256; b++) {
+        const p = src + <usize>b * 210, o = dst + <usize>b * 1024;
+        const d = f16(load<u16>(p + 208));
+        for (let k = 0; k < 4; k++) {
+          const A = deinterleave4(p, k), B = deinterleave4(p + 64, k), H = deinterleave4(p + 128, k);
+          const sb = ((k >> 1) << 3) + (k & 1); // sub-block of group 0; groups 1…3 are 2, 4, 6 further
+          storeQ6(q6a(A, H), d * <f32>load<i8>(p + 192 + sb), o + (<usize>sb << 6));
+          storeQ6(q6b(B, H), d * <f32>load<i8>(p + 194 + sb), o + (<usize>(sb + 2) << 6));
+          storeQ6(q6c(A, H), d * <f32>load<i8>(p + 196 + sb), o + (<usize>(sb + 4) << 6));
+          storeQ6(q6d(B, H), d * <f32>load<i8>(p + 198 + sb), o + (<usize>(sb + 6) << 6));
         }
       }
       return;

@@ -17,7 +17,7 @@
 
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16, f16x4 } from './f16';
-import { T_Q4_0X4, GROUP_BYTES, blockQuants, blockScaleAddr } from './q4x4';
+import { T_Q4_0X4, T_Q6_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
 export const FMT_Q8_0: i32 = 0;
@@ -252,6 +252,7 @@ export function q8RowBytes(fmt: i32, n: i32): i32 {
 export function q8FormatFor(t: i32): i32 {
   switch (t) {
     case T_Q8_0: case T_Q4_0: case T_Q5_0: case T_Q4_0X4: return FMT_Q8_0;
+    case T_Q6_KX4: return FMT_Q8_K;
     case T_Q4_1: case T_Q5_1: return FMT_Q8_1;
     case T_Q4_K: case T_Q5_K: case T_Q6_K: return FMT_Q8_K;
   }
@@ -504,7 +505,6 @@ function dotQ5_K(w: usize, x: usize, n: i32): f32 {
 }
 
 
-const M30 = i8x16.splat(0x30);
 
 /** Σ over 16 elements: unsigned bytes q (i8x16) times int8 activations at p. */
 @inline function dotU8(q: v128, p: usize): v128 {
@@ -513,12 +513,6 @@ const M30 = i8x16.splat(0x30);
     i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(q), v128.load8x8_s(p, 8)));
 }
 
-// Q6_K 6-bit quants of one 16-byte group of ql / ql + 32 / qh, as bytes in [0, 63] (i16 shifts
-// move bits across bytes; the masks drop them).
-@inline function q6a(ql: v128, qh: v128): v128 { return v128.or(v128.and(ql, M0F), v128.and(i16x8.shl(qh, 4), M30)); }
-@inline function q6b(ql: v128, qh: v128): v128 { return v128.or(v128.and(ql, M0F), v128.and(i16x8.shl(qh, 2), M30)); }
-@inline function q6c(ql: v128, qh: v128): v128 { return v128.or(v128.and(i16x8.shr_u(ql, 4), M0F), v128.and(qh, M30)); }
-@inline function q6d(ql: v128, qh: v128): v128 { return v128.or(v128.and(i16x8.shr_u(ql, 4), M0F), v128.and(i16x8.shr_u(qh, 2), M30)); }
 
 // Q6_K: quants q ∈ [0, 63] are used unshifted; Σ (q − 32)·a·sc = Σ q·a·sc − 32·Σ sc·bsums.
 function dotQ6_K(w: usize, x: usize, n: i32): f32 {
@@ -607,8 +601,9 @@ const GROUP_MIN: i32 = 4;
 //                32c: i16x8 of 16·a_j − a_{j+16} at j = 2c, 2c + 1 of blocks 0…3, then at 32c + 16
 //                a_{16+2c}, a_{17+2c} of blocks 0…3; at 256 the four d (f32), at 272 the four Σq]
 //   Q8_K:        [i16 × n][f32 d × ns][i16 bsums × 16 × ns]          (ns = n / 256)
+//                [i16 × n: each super-block's activations in the order rowDotQ6_Kx4 reads them]
 @inline function tokenRecBytes(fmt: i32, n: i32): usize {
-  if (fmt == FMT_Q8_K) return (<usize>n << 1) + <usize>(n >> 8) * 36;
+  if (fmt == FMT_Q8_K) return (<usize>n << 2) + <usize>(n >> 8) * 36;
   return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + (fmt == FMT_Q8_0 ? <usize>(n >> 7) * X4_GROUP : 0);
 }
 
@@ -725,6 +720,7 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
       store<f32>(pd + (<usize>s << 2), load<f32>(xb));
       v128.store(pb + (<usize>s << 5), v128.load(xb, 260));
       v128.store(pb + (<usize>s << 5), v128.load(xb, 276), 16);
+      packQ6x4(d, pb + (<usize>ns << 5) + (<usize>s << 9));
     }
     return;
   }
@@ -903,6 +899,66 @@ function rowDotQ4_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
   return sumf;
 }
 
+/**
+ * One super-block's 256 i16 activations (at a) in rowDotQ6_Kx4's order, at o: for pass r (0…3),
+ * quant group t (0…3: q6a…q6d) and half (0, 1), the vector whose lane k holds element pair
+ * 2r + half of sub-block 8·(k >> 1) + 2t + (k & 1) — the sub-block stream k's group t covers.
+ */
+@inline function packQ6x4(a: usize, o: usize): void {
+  for (let t = 0; t < 4; t++) {
+    const s0 = a + (<usize>(2 * t) << 5), s1 = s0 + 32, s2 = s0 + 256, s3 = s0 + 288; // sub-blocks 2t, 2t+1, 8+2t, 9+2t
+    // pairs 0…3 (r = 0, 1) and 4…7 (r = 2, 3) of the four sub-blocks, transposed
+    const base = o + (<usize>t << 5);
+    transpose4at(v128.load(s0), v128.load(s1), v128.load(s2), v128.load(s3), base, base + 16, base + 128, base + 144);
+    transpose4at(v128.load(s0, 16), v128.load(s1, 16), v128.load(s2, 16), v128.load(s3, 16), base + 256, base + 272, base + 384, base + 400);
+  }
+}
+
+/** transpose4 with each result at its own address. */
+@inline function transpose4at(a: v128, b: v128, c: v128, d: v128, o0: usize, o1: usize, o2: usize, o3: usize): void {
+  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(c, d, 0, 4, 1, 5), t3 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+  v128.store(o0, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(o1, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(o2, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(o3, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+// Q6_Kx4 (see repack.ts): the same integer sums as rowDotQ6_K, but a dot's lane k belongs to a
+// sub-block of stream k, so the sixteen sub-block sums build up in four vectors (acc_t: lanes =
+// sub-blocks 2t, 2t+1, 8+2t, 9+2t) and are scaled with four multiplies — no round trip through tmp.
+function rowDotQ6_Kx4(w: usize, rec: usize, n: i32): f32 {
+  const ns = n >> 8;
+  const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
+  let xa = pb + (<usize>ns << 5);
+  let sumf: f32 = 0;
+  for (let i = 0; i < ns; i++) {
+    const wb = w + <usize>i * 210;
+    let a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0), a4 = i32x4.splat(0);
+    let q = wb;
+    const end = wb + 64;
+    do {
+      const A = v128.load(q), B = v128.load(q, 64), H = v128.load(q, 128);
+      const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
+      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v1), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v1), v128.load(xa, 16))));
+      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v2), v128.load(xa, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v2), v128.load(xa, 48))));
+      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v3), v128.load(xa, 64)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v3), v128.load(xa, 80))));
+      a4 = i32x4.add(a4, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v4), v128.load(xa, 96)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v4), v128.load(xa, 112))));
+      q += 16; xa += 128;
+    } while (q < end);
+    const sc = v128.load(wb, 192), s0 = i16x8.extend_low_i8x16_s(sc), s1 = i16x8.extend_high_i8x16_s(sc);
+    const e0 = i32x4.extend_low_i16x8_s(s0), e1 = i32x4.extend_high_i16x8_s(s0), e2 = i32x4.extend_low_i16x8_s(s1), e3 = i32x4.extend_high_i16x8_s(s1);
+    let acc = i32x4.mul(a1, i32x4.shuffle(e0, e2, 0, 1, 4, 5));
+    acc = i32x4.add(acc, i32x4.mul(a2, i32x4.shuffle(e0, e2, 2, 3, 6, 7)));
+    acc = i32x4.add(acc, i32x4.mul(a3, i32x4.shuffle(e1, e3, 0, 1, 4, 5)));
+    acc = i32x4.add(acc, i32x4.mul(a4, i32x4.shuffle(e1, e3, 2, 3, 6, 7)));
+    const bs = pb + (<usize>i << 5);
+    acc = i32x4.sub(acc, i32x4.shl(i32x4.add(i32x4.dot_i16x8_s(s0, v128.load(bs)), i32x4.dot_i16x8_s(s1, v128.load(bs, 16))), 5));
+    sumf += (f16(load<u16>(wb, 208)) * load<f32>(pd + (<usize>i << 2))) * <f32>hsumI(acc);
+  }
+  return sumf;
+}
+
 // The 16 sums of 16 elements go through tmp (16 × i32x4) and are scaled all at once.
 function rowDotQ6_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
   const ns = n >> 8;
@@ -949,6 +1005,7 @@ function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usi
         case T_Q4_0X4: v = rowDotQ4_0x4(row, rec, n); break;
         case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
         case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
+        case T_Q6_KX4: v = rowDotQ6_Kx4(row, rec, n); break;
         default: v = vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n);
       }
       store<f32>(o + <usize>tok * os, v);
@@ -1036,13 +1093,14 @@ function widenLegacy(t: i32, row: usize, b0: i32, b1: i32, dst: usize, slot: usi
 function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): void {
   for (let i = s0; i < s1; i++) {
     const rec = dst + <usize>(i - s0) * WREC_K, d = rec + (slot << 9);
-    if (t == T_Q6_K) {
+    if (t == T_Q6_K || t == T_Q6_KX4) {
       const wb = row + <usize>i * 210;
       const m32 = i16x8.splat(32);
+      const x4 = t == T_Q6_KX4;
       for (let k = 0; k < 4; k++) {
         const h = k >> 1, c = <usize>(k & 1) << 4;
         const ql = wb + (<usize>h << 6) + c, qh = wb + 128 + (<usize>h << 5) + c, sc = wb + 192 + (<usize>h << 3) + <usize>(k & 1);
-        const A = v128.load(ql), B = v128.load(ql, 32), H = v128.load(qh);
+        const A = x4 ? deinterleave4(wb, k) : v128.load(ql), B = x4 ? deinterleave4(wb + 64, k) : v128.load(ql, 32), H = x4 ? deinterleave4(wb + 128, k) : v128.load(qh);
         const o = d + (<usize>h << 8) + (c << 1);
         const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
         let s = i16x8.splat(<i16>load<i8>(sc));
@@ -1266,8 +1324,8 @@ function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: u
  * of a chunk go through out), then run against every pair of token groups.
  */
 @inline function matmulGroups(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, scratch: usize): void {
-  const kq = t >= T_Q4_K && t <= T_Q6_K;
-  const tp = t == T_Q4_0X4 ? T_Q4_0 : t; // Q4_0x4 widens to Q4_0's records
+  const kq = (t >= T_Q4_K && t <= T_Q6_K) || t == T_Q6_KX4;
+  const tp = t == T_Q4_0X4 ? T_Q4_0 : t == T_Q6_KX4 ? T_Q6_K : t; // repacked types widen to their type's records
   const fmt = q8FormatFor(t);
   const xp = packBase(xq, xqRowBytes, T);
   const blocks = kq ? n >> 8 : n >> 5;
@@ -1299,6 +1357,7 @@ function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: u
 
 // One specialization per weight type (t constant inside each).
 function groupsQ8_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q8_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ6_Kx4(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q6_KX4, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ4_0x4(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_0X4, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ4_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ4_1(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_1, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
@@ -1320,6 +1379,7 @@ export function matmulQ8(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowByte
     case T_Q8_0: groupsQ8_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_0: groupsQ4_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_0X4: groupsQ4_0x4(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q6_KX4: groupsQ6_Kx4(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_1: groupsQ4_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q5_0: groupsQ5_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q5_1: groupsQ5_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
