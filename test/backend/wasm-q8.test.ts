@@ -25,6 +25,7 @@ interface Q8Kernels {
   matmul(t: number, w: number, rowBytes: number, x: number, T: number, cols: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
   repackQ4_0x4(w: number, rows: number, rowBytes: number, n: number): void;
   repackQ6_Kx4(w: number, rows: number, rowBytes: number, n: number): void;
+  repackQ4_Kx4(w: number, rows: number, rowBytes: number, n: number): void;
   dequantRow(t: number, src: number, dst: number, n: number): void;
 }
 
@@ -607,18 +608,18 @@ describe('wasm q8: Q4_0 repacked four blocks at a time (Q4_0x4, type 11)', () =>
   });
 });
 
-describe('wasm q8: Q6_K with its passes interleaved (Q6_Kx4, type 12)', () => {
-  const Q6_KX4 = 12;
+for (const [dtype, packedCode, plainCode, repack] of [['Q6_K', 12, 10, 'repackQ6_Kx4'], ['Q4_K', 13, 8, 'repackQ4_Kx4']] as const) describe(`wasm q8: ${dtype} with its quant streams interleaved (type ${packedCode})`, () => {
+  const Q6_KX4 = packedCode;
   function rowsBoth(n: number, rows: number, seed: number, special: boolean): { w: Uint8Array; plain: number; packed: number; rb: number } {
-    const rb = rowBytes('Q6_K', n);
+    const rb = rowBytes(dtype, n);
     const w = new Uint8Array(rows * rb);
-    for (let r = 0; r < rows; r++) w.set(special && r % 2 === 1 ? specialScaleRow('Q6_K', n, seed + r) : weightRow('Q6_K', n, seed + r, r % 3 === 2), r * rb);
+    for (let r = 0; r < rows; r++) w.set(special && r % 2 === 1 ? specialScaleRow(dtype, n, seed + r) : weightRow(dtype, n, seed + r, r % 3 === 2), r * rb);
     const plain = wasm.putBytes(w), packed = wasm.putBytes(w);
-    wasm.k.repackQ6_Kx4(packed, rows, rb, n);
+    wasm.k[repack](packed, rows, rb, n);
     return { w, plain, packed, rb };
   }
 
-  it('keeps every byte and dequantizes to exactly the Q6_K values', () => {
+  it(`keeps every byte and dequantizes to exactly the ${dtype} values`, () => {
     for (const n of [256, 2048 + 256]) {
       wasm.reset();
       const rows = 3, { plain, packed, rb } = rowsBoth(n, rows, 9 + n, false);
@@ -626,14 +627,14 @@ describe('wasm q8: Q6_K with its passes interleaved (Q6_Kx4, type 12)', () => {
       assert.deepEqual([...wasm.bytes(packed, rows * rb)].sort(), [...wasm.bytes(plain, rows * rb)].sort(), 'same bytes');
       const a = wasm.alloc(4 * n), b = wasm.alloc(4 * n);
       for (let r = 0; r < rows; r++) {
-        wasm.k.dequantRow(10, plain + r * rb, a, n);
+        wasm.k.dequantRow(plainCode, plain + r * rb, a, n);
         wasm.k.dequantRow(Q6_KX4, packed + r * rb, b, n);
         assert.deepEqual(wasm.f32.slice(b >>> 2, (b >>> 2) + n), wasm.f32.slice(a >>> 2, (a >>> 2) + n), `n=${n} row ${r}`);
       }
     }
   });
 
-  it('matmulQ8 equals vecDotQ8 of the Q6_K rows bit for bit, T = 1…9, special scales included', () => {
+  it(`matmulQ8 equals vecDotQ8 of the ${dtype} rows bit for bit, T = 1…9, special scales included`, () => {
     for (const n of [256, 2048 + 256]) {
       for (const T of [1, 2, 3, 4, 5, 9]) {
         for (const special of [false, true]) {
@@ -656,7 +657,7 @@ describe('wasm q8: Q6_K with its passes interleaved (Q6_Kx4, type 12)', () => {
               const v = wasm.f32[(oa >>> 2) + k * rows + r];
               const where = `n=${n} T=${T} special=${special} token ${k} row ${r}`;
               if (r < r0 || r >= r1) { assert.ok(Number.isNaN(v), `${where}: outside the range was written`); continue; }
-              const want = wasm.k.vecDotQ8(10, plain + r * rb, qa + k * xrb, n);
+              const want = wasm.k.vecDotQ8(plainCode, plain + r * rb, qa + k * xrb, n);
               assert.ok(Object.is(v, want) || (Number.isNaN(v) && Number.isNaN(want)), `${where}: ${v} vs ${want}`);
             }
           }

@@ -21,8 +21,9 @@ export interface KernelExports {
   q8FormatFor(t: number): number;
   /** Repacks Q4_0 rows in place into the Q4_0x4 layout (type code 11) the integer kernels read faster. */
   repackQ4_0x4(w: number, rows: number, rowBytes: number, n: number): void;
-  /** The same for Q6_K (type code 12). */
+  /** The same for Q6_K (type code 12) and Q4_K (13). */
   repackQ6_Kx4(w: number, rows: number, rowBytes: number, n: number): void;
+  repackQ4_Kx4(w: number, rows: number, rowBytes: number, n: number): void;
   /** gate[i] = silu(gate[i])·up[i] for i in [i0, i1). */
   siluMul(gate: number, up: number, i0: number, i1: number): void;
   /** RMSNorm of rows [r0, r1) of x [·, dim] into out; weight 0: no weight. */

@@ -20,7 +20,7 @@ const DTYPE_CODE: Record<DType, number> = {
   F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_1: 5, Q5_0: 6, Q5_1: 7, Q4_K: 8, Q5_K: 9, Q6_K: 10,
 };
 /** Rows repacked at load for the integer kernels (asm/repack.ts); same bytes per row. */
-const Q4_0X4 = 11, Q6_KX4 = 12;
+const Q4_0X4 = 11, Q6_KX4 = 12, Q4_KX4 = 13;
 
 class WasmMatrix implements Matrix {
   constructor(
@@ -159,13 +159,16 @@ export class WasmBackend implements Backend {
     }
     this.ensureScratch(shard, m.cols * 4);
     let code = DTYPE_CODE[m.dtype];
-    // The integer path reads Q4_0 and Q6_K faster with their blocks interleaved (only it uses them).
+    // The integer path reads Q4_0, Q4_K and Q6_K faster with their blocks interleaved (only it uses them).
     if (this.precision === 'fast' && m.dtype === 'Q4_0' && m.cols >= 128) {
       this.shards[shard].kernels.repackQ4_0x4(addr, m.rows * count, stride, m.cols);
       code = Q4_0X4;
     } else if (this.precision === 'fast' && m.dtype === 'Q6_K') {
       this.shards[shard].kernels.repackQ6_Kx4(addr, m.rows * count, stride, m.cols);
       code = Q6_KX4;
+    } else if (this.precision === 'fast' && m.dtype === 'Q4_K') {
+      this.shards[shard].kernels.repackQ4_Kx4(addr, m.rows * count, stride, m.cols);
+      code = Q4_KX4;
     }
     return Array.from({ length: count }, (_, e) =>
       new WasmMatrix(count === 1 ? m.name : `${m.name}[${e}]`, m.dtype, m.rows, m.cols, shard, addr + e * one, stride, code));

@@ -15,7 +15,7 @@ export const T_Q5_1: i32 = 7;
 export const T_Q4_K: i32 = 8;
 export const T_Q5_K: i32 = 9;
 export const T_Q6_K: i32 = 10;
-import { T_Q4_0X4, T_Q6_KX4, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
+import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
 
 /** 8 f16 values (i16x8 lanes) → two f32x4 halves written to dst and dst+16. */
 @inline function f16x8(src: usize, dst: usize): void {
@@ -28,7 +28,7 @@ import { T_Q4_0X4, T_Q6_KX4, blockQuants, blockScaleAddr, deinterleave4, q6a, q6
 /** Elements per block of each type. */
 export function blockElems(t: i32): i32 {
   if (t <= T_BF16) return 1;
-  if ((t >= T_Q4_K && t <= T_Q6_K) || t == T_Q6_KX4) return 256;
+  if ((t >= T_Q4_K && t <= T_Q6_K) || t == T_Q6_KX4 || t == T_Q4_KX4) return 256;
   return 32;
 }
 /** Bytes per block of each type. */
@@ -42,7 +42,7 @@ export function blockBytes(t: i32): i32 {
     case T_Q4_1: return 20;
     case T_Q5_0: return 22;
     case T_Q5_1: return 24;
-    case T_Q4_K: return 144;
+    case T_Q4_K: case T_Q4_KX4: return 144;
     case T_Q5_K: return 176;
     case T_Q6_K: case T_Q6_KX4: return 210;
   }
@@ -69,6 +69,11 @@ export function blockBytes(t: i32): i32 {
 /** 16 quants in [0, 63] (bytes of q) as (q − 32)·scale, 16 floats at dst (as the Q6_K loop computes them). */
 @inline function storeQ6(q: v128, scale: f32, dst: usize): void {
   storeI8x16(i8x16.sub(q, i8x16.splat(32)), f32x4.splat(scale), dst);
+}
+
+/** 16 quants in [0, 15] (bytes of q) as d·q − m, 16 floats at dst (as the Q4_K loop computes them). */
+@inline function storeU4(q: v128, d: f32, m: f32, dst: usize): void {
+  storeI8x16Affine(q, f32x4.splat(d), f32x4.splat(-m), dst);
 }
 
 /** Dequantizes n elements (whole blocks) of type t from src into f32 at dst. */
@@ -172,6 +177,26 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
             store<f32>(o + 128 + (<usize>l << 2), d2 * <f32>(byte >> 4) - m2);
           }
           q += 32; o += 256;
+        }
+      }
+      return;
+    }
+    case T_Q4_KX4: {
+      const lowMask = i8x16.splat(0x0f);
+      for (let b = 0; b < n / 256; b++) {
+        const p = src + <usize>b * 144;
+        const d = f16(load<u16>(p)), dmin = f16(load<u16>(p + 2));
+        const sc = p + 4;
+        let o = dst + <usize>b * 1024;
+        for (let j = 0; j < 4; j++) {
+          const c0 = deinterleave4(p + 16, j), c1 = deinterleave4(p + 80, j);
+          const d1 = d * <f32>scaleK4(sc, 2 * j), m1 = dmin * <f32>minK4(sc, 2 * j);
+          const d2 = d * <f32>scaleK4(sc, 2 * j + 1), m2 = dmin * <f32>minK4(sc, 2 * j + 1);
+          storeU4(v128.and(c0, lowMask), d1, m1, o);
+          storeU4(v128.and(c1, lowMask), d1, m1, o + 64);
+          storeU4(i8x16.shr_u(c0, 4), d2, m2, o + 128);
+          storeU4(i8x16.shr_u(c1, 4), d2, m2, o + 192);
+          o += 256;
         }
       }
       return;

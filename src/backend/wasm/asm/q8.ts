@@ -17,7 +17,7 @@
 
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16, f16x4 } from './f16';
-import { T_Q4_0X4, T_Q6_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
+import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
 export const FMT_Q8_0: i32 = 0;
@@ -252,7 +252,7 @@ export function q8RowBytes(fmt: i32, n: i32): i32 {
 export function q8FormatFor(t: i32): i32 {
   switch (t) {
     case T_Q8_0: case T_Q4_0: case T_Q5_0: case T_Q4_0X4: return FMT_Q8_0;
-    case T_Q6_KX4: return FMT_Q8_K;
+    case T_Q6_KX4: case T_Q4_KX4: return FMT_Q8_K;
     case T_Q4_1: case T_Q5_1: return FMT_Q8_1;
     case T_Q4_K: case T_Q5_K: case T_Q6_K: return FMT_Q8_K;
   }
@@ -602,8 +602,9 @@ const GROUP_MIN: i32 = 4;
 //                a_{16+2c}, a_{17+2c} of blocks 0…3; at 256 the four d (f32), at 272 the four Σq]
 //   Q8_K:        [i16 × n][f32 d × ns][i16 bsums × 16 × ns]          (ns = n / 256)
 //                [i16 × n: each super-block's activations in the order rowDotQ6_Kx4 reads them]
+//                [i16 × n: the same in the order rowDotQ4_Kx4 reads them]
 @inline function tokenRecBytes(fmt: i32, n: i32): usize {
-  if (fmt == FMT_Q8_K) return (<usize>n << 2) + <usize>(n >> 8) * 36;
+  if (fmt == FMT_Q8_K) return <usize>n * 6 + <usize>(n >> 8) * 36;
   return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + (fmt == FMT_Q8_0 ? <usize>(n >> 7) * X4_GROUP : 0);
 }
 
@@ -721,6 +722,7 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
       v128.store(pb + (<usize>s << 5), v128.load(xb, 260));
       v128.store(pb + (<usize>s << 5), v128.load(xb, 276), 16);
       packQ6x4(d, pb + (<usize>ns << 5) + (<usize>s << 9));
+      packQ4Kx4(d, pb + (<usize>ns << 5) + (<usize>n << 1) + (<usize>s << 9));
     }
     return;
   }
@@ -914,6 +916,18 @@ function rowDotQ4_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
   }
 }
 
+/**
+ * One super-block's 256 i16 activations (at a) in rowDotQ4_Kx4's order, at o: for chunk c (0…15)
+ * the vector whose lane k holds element pair c of sub-block 2k (at 32c), then of sub-block 2k + 1.
+ */
+@inline function packQ4Kx4(a: usize, o: usize): void {
+  for (let q = 0; q < 4; q++) {
+    const v = a + (<usize>q << 4);
+    transpose4s(v128.load(v), v128.load(v, 128), v128.load(v, 256), v128.load(v, 384), o + (<usize>q << 7), 32);
+    transpose4s(v128.load(v, 64), v128.load(v, 192), v128.load(v, 320), v128.load(v, 448), o + (<usize>q << 7) + 16, 32);
+  }
+}
+
 /** transpose4 with each result at its own address. */
 @inline function transpose4at(a: v128, b: v128, c: v128, d: v128, o0: usize, o1: usize, o2: usize, o3: usize): void {
   const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
@@ -922,6 +936,41 @@ function rowDotQ4_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
   v128.store(o1, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
   v128.store(o2, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
   v128.store(o3, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+// Q4_Kx4 (see repack.ts): the same integer sums as rowDotQ4_K, with dot lanes = the four even
+// sub-blocks (low nibbles) and the four odd ones (high nibbles): no round trip through tmp.
+function rowDotQ4_Kx4(w: usize, rec: usize, n: i32): f32 {
+  const ns = n >> 8;
+  const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
+  let xa = pb + (<usize>ns << 5) + (<usize>n << 1);
+  let sumf: f32 = 0;
+  for (let i = 0; i < ns; i++) {
+    const wb = w + <usize>i * 144;
+    let lo = i32x4.splat(0), hi = i32x4.splat(0);
+    let q = wb + 16;
+    const end = wb + 144;
+    do {
+      const m = LOW4;
+      const v = v128.load8x8_u(q), u = v128.load8x8_u(q, 8);
+      lo = i32x4.add(lo, i32x4.add(i32x4.dot_i16x8_s(v128.and(v, m), v128.load(xa)), i32x4.dot_i16x8_s(v128.and(u, m), v128.load(xa, 32))));
+      hi = i32x4.add(hi, i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_u(v, 4), v128.load(xa, 16)), i32x4.dot_i16x8_s(i16x8.shr_u(u, 4), v128.load(xa, 48))));
+      q += 16; xa += 64;
+    } while (q < end);
+    const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
+    const sc = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kScalesLo(u0)), 1, <i32>kScalesHi(u0, u2)));
+    const even = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 0, 2, 4, 6, 0, 2, 4, 6));
+    const odd = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 1, 3, 5, 7, 1, 3, 5, 7));
+    const isum = hsumI(i32x4.add(i32x4.mul(lo, even), i32x4.mul(hi, odd)));
+    const bs = pb + (<usize>i << 5);
+    const pairs = i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(bs)), i32x4.extadd_pairwise_i16x8_s(v128.load(bs, 16)));
+    const mins = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kMinsLo(u1)), 1, <i32>kMinsHi(u1, u2)));
+    const summ = hsumI(i32x4.dot_i16x8_s(pairs, mins));
+    const yd = load<f32>(pd + (<usize>i << 2));
+    sumf += (f16(load<u16>(wb)) * yd) * <f32>isum;
+    sumf -= (f16(load<u16>(wb, 2)) * yd) * <f32>summ;
+  }
+  return sumf;
 }
 
 // Q6_Kx4 (see repack.ts): the same integer sums as rowDotQ6_K, but a dot's lane k belongs to a
@@ -1006,6 +1055,7 @@ function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usi
         case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
         case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
         case T_Q6_KX4: v = rowDotQ6_Kx4(row, rec, n); break;
+        case T_Q4_KX4: v = rowDotQ4_Kx4(row, rec, n); break;
         default: v = vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n);
       }
       store<f32>(o + <usize>tok * os, v);
@@ -1121,7 +1171,7 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
       v128.store(rec + (slot << 4), i32x4.splat(0), 2080);
       continue;
     }
-    const q4 = t == T_Q4_K;
+    const q4 = t == T_Q4_K || t == T_Q4_KX4, x4 = t == T_Q4_KX4;
     const wb = row + <usize>i * (q4 ? 144 : 176);
     const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
     const sl = kScalesLo(u0), sh = kScalesHi(u0, u2);
@@ -1129,7 +1179,7 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
     for (let j = 0; j < 4; j++) {
       const k0 = 2 * j, k1 = 2 * j + 1;
       const q = wb + (q4 ? 16 : 48) + (<usize>j << 5), o = d + (<usize>j << 7);
-      const c0 = v128.load(q), c1 = v128.load(q, 16);
+      const c0 = x4 ? deinterleave4(wb + 16, j) : v128.load(q), c1 = x4 ? deinterleave4(wb + 80, j) : v128.load(q, 16);
       const sc0 = byteOf(sl, sh, k0), sc1 = byteOf(sl, sh, k1);
       if (q4) {
         widenScaledU(v128.and(c0, M0F), sc0, o);
@@ -1324,8 +1374,9 @@ function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: u
  * of a chunk go through out), then run against every pair of token groups.
  */
 @inline function matmulGroups(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, scratch: usize): void {
-  const kq = (t >= T_Q4_K && t <= T_Q6_K) || t == T_Q6_KX4;
-  const tp = t == T_Q4_0X4 ? T_Q4_0 : t == T_Q6_KX4 ? T_Q6_K : t; // repacked types widen to their type's records
+  const kq = (t >= T_Q4_K && t <= T_Q6_K) || t == T_Q6_KX4 || t == T_Q4_KX4;
+  // Repacked types widen to their type's records.
+  const tp = t == T_Q4_0X4 ? T_Q4_0 : t == T_Q6_KX4 ? T_Q6_K : t == T_Q4_KX4 ? T_Q4_K : t;
   const fmt = q8FormatFor(t);
   const xp = packBase(xq, xqRowBytes, T);
   const blocks = kq ? n >> 8 : n >> 5;
@@ -1357,6 +1408,7 @@ function passOne(t: i32, ws: usize, xa: usize, bs: usize, c0: i32, c1: i32, o: u
 
 // One specialization per weight type (t constant inside each).
 function groupsQ8_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q8_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
+function groupsQ4_Kx4(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_KX4, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ6_Kx4(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q6_KX4, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ4_0x4(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_0X4, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
 function groupsQ4_0(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, s: usize): void { matmulGroups(T_Q4_0, w, rb, xq, xrb, T, out, rows, r0, r1, n, s); }
@@ -1380,6 +1432,7 @@ export function matmulQ8(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowByte
     case T_Q4_0: groupsQ4_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_0X4: groupsQ4_0x4(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q6_KX4: groupsQ6_Kx4(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
+    case T_Q4_KX4: groupsQ4_Kx4(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_1: groupsQ4_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q5_0: groupsQ5_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q5_1: groupsQ5_1(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;

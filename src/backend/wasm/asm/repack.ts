@@ -10,6 +10,9 @@
 // passes over the block, the four of the other ql half, and the four of high bits (qh) are each
 // interleaved the same way (interleave4), so a dot's lane k sums a sub-block of stream k and the
 // sixteen sub-block sums of a super-block come out in four vectors. Scales and d stay in place.
+//
+// Q4_Kx4: the four 32-byte quant streams of a Q4_K super-block interleaved likewise (two halves),
+// so dot lanes are the four even sub-blocks (low nibbles) or the four odd ones (high nibbles).
 export const T_Q4_0X4: i32 = 11;
 
 /** Bytes of a group of four blocks. */
@@ -63,6 +66,25 @@ export function deinterleave4(p: usize, k: i32): v128 {
 }
 
 export const T_Q6_KX4: i32 = 12;
+export const T_Q4_KX4: i32 = 13;
+
+/**
+ * Repacks `rows` Q4_K rows of n elements in place (Q4_Kx4): a super-block's 128 quant bytes are
+ * four 32-byte streams j (low nibbles: sub-block 2j, high: 2j + 1); their first halves are
+ * interleaved into bytes 16…80, their second halves into 80…144. Scales and d, dmin stay.
+ */
+export function repackQ4_Kx4(w: usize, rows: i32, rowBytes: usize, n: i32): void {
+  const blocks = n >> 8;
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < blocks; i++) {
+      const p = w + <usize>r * rowBytes + <usize>i * 144;
+      const a0 = v128.load(p, 16), a1 = v128.load(p, 48), a2 = v128.load(p, 80), a3 = v128.load(p, 112);
+      const b0 = v128.load(p, 32), b1 = v128.load(p, 64), b2 = v128.load(p, 96), b3 = v128.load(p, 128);
+      interleave4(a0, a1, a2, a3, p + 16);
+      interleave4(b0, b1, b2, b3, p + 80);
+    }
+  }
+}
 
 /**
  * Repacks `rows` Q6_K rows of n elements in place. Stream k of a super-block is pass k of the
