@@ -866,6 +866,23 @@ function rowDotQ4_0x4(w: usize, rec: usize, n: i32): f32 {
   return addLanes(sumf, acc);
 }
 
+/** A Q4_K super-block's eight 6-bit scales as i16x8 (u0, u2: its scale words 0 and 2). */
+@inline function q4kScales(u0: u32, u2: u32): v128 {
+  return i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kScalesLo(u0)), 1, <i32>kScalesHi(u0, u2)));
+}
+
+/**
+ * sumf plus one Q4_K super-block at wb: (d·y.d)·isum − (dmin·y.d)·Σ mins·S, ggml's order (isum:
+ * its scaled integer sum; bs: the activation block's bsums; yd: its d).
+ */
+@inline function q4kAdd(sumf: f32, wb: usize, isum: i32, u1: u32, u2: u32, bs: usize, yd: f32): f32 {
+  const pairs = i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(bs)), i32x4.extadd_pairwise_i16x8_s(v128.load(bs, 16)));
+  const mins = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kMinsLo(u1)), 1, <i32>kMinsHi(u1, u2)));
+  const summ = hsumI(i32x4.dot_i16x8_s(pairs, mins));
+  sumf += (f16(load<u16>(wb)) * yd) * <f32>isum;
+  return sumf - (f16(load<u16>(wb, 2)) * yd) * <f32>summ;
+}
+
 // The 8 sub-block sums of a super-block go through tmp (8 × i32x4) and are scaled all at once.
 function rowDotQ4_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
   const ns = n >> 8;
@@ -886,17 +903,11 @@ function rowDotQ4_K(w: usize, rec: usize, n: i32, tmp: usize): f32 {
       q += 32; a += 128; o += 32;
     }
     const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
-    const sc = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kScalesLo(u0)), 1, <i32>kScalesHi(u0, u2)));
+    const sc = q4kScales(u0, u2);
     const s03 = hsum4(v128.load(tmp), v128.load(tmp, 16), v128.load(tmp, 32), v128.load(tmp, 48));
     const s47 = hsum4(v128.load(tmp, 64), v128.load(tmp, 80), v128.load(tmp, 96), v128.load(tmp, 112));
     const isum = hsumI(i32x4.add(i32x4.mul(s03, i32x4.extend_low_i16x8_u(sc)), i32x4.mul(s47, i32x4.extend_high_i16x8_u(sc))));
-    const bs = pb + (<usize>i << 5);
-    const pairs = i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(bs)), i32x4.extadd_pairwise_i16x8_s(v128.load(bs, 16)));
-    const mins = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kMinsLo(u1)), 1, <i32>kMinsHi(u1, u2)));
-    const summ = hsumI(i32x4.dot_i16x8_s(pairs, mins));
-    const yd = load<f32>(pd + (<usize>i << 2));
-    sumf += (f16(load<u16>(wb)) * yd) * <f32>isum;
-    sumf -= (f16(load<u16>(wb, 2)) * yd) * <f32>summ;
+    sumf = q4kAdd(sumf, wb, isum, u1, u2, pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
   }
   return sumf;
 }
@@ -958,17 +969,11 @@ function rowDotQ4_Kx4(w: usize, rec: usize, n: i32): f32 {
       q += 16; xa += 64;
     } while (q < end);
     const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
-    const sc = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kScalesLo(u0)), 1, <i32>kScalesHi(u0, u2)));
+    const sc = q4kScales(u0, u2);
     const even = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 0, 2, 4, 6, 0, 2, 4, 6));
     const odd = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 1, 3, 5, 7, 1, 3, 5, 7));
     const isum = hsumI(i32x4.add(i32x4.mul(lo, even), i32x4.mul(hi, odd)));
-    const bs = pb + (<usize>i << 5);
-    const pairs = i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(bs)), i32x4.extadd_pairwise_i16x8_s(v128.load(bs, 16)));
-    const mins = i16x8.extend_low_i8x16_u(i32x4.replace_lane(i32x4.splat(<i32>kMinsLo(u1)), 1, <i32>kMinsHi(u1, u2)));
-    const summ = hsumI(i32x4.dot_i16x8_s(pairs, mins));
-    const yd = load<f32>(pd + (<usize>i << 2));
-    sumf += (f16(load<u16>(wb)) * yd) * <f32>isum;
-    sumf -= (f16(load<u16>(wb, 2)) * yd) * <f32>summ;
+    sumf = q4kAdd(sumf, wb, isum, u1, u2, pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
   }
   return sumf;
 }
