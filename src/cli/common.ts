@@ -12,6 +12,8 @@ import type { Backend } from '../backend/backend.js';
 import { RefBackend } from '../backend/ref/ref-backend.js';
 import { WasmBackend } from '../backend/wasm/wasm-backend.js';
 import { LOAD_QUANT_TYPES, type LoadQuantType } from '../quant/quantize-model.js';
+import { UnsupportedSchemaError, jsonSchemaGrammar } from '../generate/grammar/json-schema.js';
+import { TokenConstraint, type ConstraintTokenizer } from '../generate/grammar/token-constraint.js';
 
 /** The built-in default model: the tiny Llama 4 fixture shipped in the repository (random weights). */
 export const DEFAULT_MODEL = resolve(import.meta.dirname, '../../../fixtures/llama4-tiny-moe');
@@ -29,6 +31,27 @@ export const QUANT_OPTION = new Option('--quant <type>', 'quantize F32/F16/BF16 
  * llama.cpp does; 'exact' keeps f32 activations (the reference backend's logits). The commands
  * that check correctness (logits, generate) default to exact, the ones for use to fast.
  */
+/** `--json-schema`: constrain the output to JSON valid for a schema (llama.cpp's flag of the same name). */
+export const JSON_SCHEMA_OPTION = new Option('--json-schema <schema>', 'only produce JSON valid for this JSON Schema (inline JSON, or a file holding it)');
+
+/** The constraint `--json-schema` asks for, ending on `endIds`; undefined without the flag. */
+export function constraintFromFlags(o: { jsonSchema?: string }, tokenizer: ConstraintTokenizer, endIds: ReadonlySet<number>): TokenConstraint | undefined {
+  if (o.jsonSchema === undefined) return undefined;
+  const inline = /^\s*[{[]|^\s*(true|false)\s*$/.test(o.jsonSchema);
+  let text = o.jsonSchema;
+  if (!inline) {
+    try { text = readFileSync(o.jsonSchema, 'utf8'); } catch { throw new Llama4Error(`--json-schema: ${o.jsonSchema} is neither inline JSON nor a readable file`); }
+  }
+  let schema: unknown;
+  try { schema = JSON.parse(text); } catch (e) { throw new Llama4Error(`--json-schema: invalid JSON: ${(e as Error).message}`); }
+  try {
+    return new TokenConstraint(jsonSchemaGrammar(schema), tokenizer, endIds);
+  } catch (e) {
+    if (e instanceof UnsupportedSchemaError) throw new Llama4Error(`--json-schema: ${e.message}`);
+    throw e;
+  }
+}
+
 export function precisionOption(defaultValue: 'fast' | 'exact'): Option {
   return new Option('--precision <mode>', 'wasm arithmetic: fast (8-bit activations, like llama.cpp) or exact (f32)').choices(['fast', 'exact']).default(defaultValue);
 }

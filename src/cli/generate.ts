@@ -4,11 +4,11 @@ import type { LoadQuantType } from '../quant/quantize-model.js';
 import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
-import { action, addSamplingOptions, int, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION } from './common.js';
+import { action, addSamplingOptions, int, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION, JSON_SCHEMA_OPTION, constraintFromFlags } from './common.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; ids?: number[]; idsFile?: string; maxTokens?: number; json?: boolean;
-  ignoreEos?: boolean; stop: string[]; ctxSize?: number; backend?: string; threads?: number; quant?: LoadQuantType;
+  ignoreEos?: boolean; stop: string[]; jsonSchema?: string; ctxSize?: number; backend?: string; threads?: number; quant?: LoadQuantType;
 }
 
 export function registerGenerate(program: Command): void {
@@ -20,7 +20,7 @@ export function registerGenerate(program: Command): void {
     .option('--ids-file <file>', 'JSON file with the prompt token ids')
     .option('--ctx-size <n>', 'context size (default: prompt + max tokens)', int('--ctx-size', 1))
     .option('--json', 'print {"ids":[…],"text":"…"} instead of the text')
-    .addOption(BACKEND_OPTION).addOption(precisionOption('exact')).addOption(THREADS_OPTION).addOption(QUANT_OPTION)
+    .addOption(BACKEND_OPTION).addOption(precisionOption('exact')).addOption(THREADS_OPTION).addOption(QUANT_OPTION).addOption(JSON_SCHEMA_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const given = [o.prompt, o.ids, o.idsFile].filter((x) => x !== undefined).length;
       if (given !== 1) throw new Llama4Error('give exactly one of --prompt, --ids, --ids-file');
@@ -32,6 +32,7 @@ export function registerGenerate(program: Command): void {
       const it = generate(session, m.tokenizer, promptIds, {
         maxTokens, ignoreEos: o.ignoreEos, stop: o.stop, stopIds: m.tokenizer.eogIds,
         sampling: samplingFromFlags(o, { temperature: 0 }),
+        constraint: constraintFromFlags(o, m.tokenizer, m.tokenizer.eogIds),
       });
       for (let r = await it.next(); ; r = await it.next()) {
         if (r.done) {

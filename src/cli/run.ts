@@ -5,11 +5,11 @@ import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
 import { encodeChat, type ChatMessage } from '../tokenizer/chat.js';
-import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION } from './common.js';
+import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION, JSON_SCHEMA_OPTION, constraintFromFlags } from './common.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; system?: string; raw?: boolean; maxTokens?: number; ctxSize?: number;
-  ignoreEos?: boolean; stop: string[]; backend?: string; threads?: number; quant?: LoadQuantType;
+  ignoreEos?: boolean; stop: string[]; jsonSchema?: string; backend?: string; threads?: number; quant?: LoadQuantType;
 }
 
 async function readStdin(): Promise<string> {
@@ -26,7 +26,7 @@ export function registerRun(program: Command): void {
     .option('--system <text>', 'a system message')
     .option('--raw', 'complete the prompt as raw text instead of a chat turn')
     .option('--ctx-size <n>', 'context size in tokens', int('--ctx-size', 1))
-    .addOption(BACKEND_OPTION).addOption(precisionOption('fast')).addOption(THREADS_OPTION).addOption(QUANT_OPTION)
+    .addOption(BACKEND_OPTION).addOption(precisionOption('fast')).addOption(THREADS_OPTION).addOption(QUANT_OPTION).addOption(JSON_SCHEMA_OPTION)
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const prompt = o.prompt ?? (process.stdin.isTTY ? undefined : await readStdin());
       if (prompt === undefined || prompt.length === 0) throw new Llama4Error('give a prompt with --prompt (or on stdin)');
@@ -44,6 +44,7 @@ export function registerRun(program: Command): void {
         const it = generate(session, m.tokenizer, ids, {
           maxTokens, ignoreEos: o.ignoreEos, stop: o.stop, stopIds: m.tokenizer.stopIds,
           sampling: samplingFromFlags(o, m.samplingDefaults), signal: controller.signal,
+          constraint: constraintFromFlags(o, m.tokenizer, m.tokenizer.stopIds),
         });
         for (let r = await it.next(); ; r = await it.next()) {
           if (r.done) { process.stdout.write(`${r.value.tail}\n`); break; }

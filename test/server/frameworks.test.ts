@@ -30,7 +30,7 @@ const PERSON = {
 function checkPerson(v: unknown): void {
   const o = v as { name?: unknown; age?: unknown };
   assert.equal(typeof o.name, 'string');
-  assert.ok((o.name as string).length <= 12);
+  assert.ok([...(o.name as string)].length <= 12, "maxLength counts code points");
   assert.ok(Number.isInteger(o.age));
   assert.deepEqual(Object.keys(o).sort(), ['age', 'name']);
 }

@@ -30,12 +30,12 @@ function checkPerson(v: unknown): void {
   const keys = Object.keys(o);
   assert.ok(keys.every((k) => ['name', 'age', 'role', 'tags', 'address'].includes(k)), `only declared keys: ${keys}`);
   assert.equal(typeof o.name, 'string');
-  assert.ok((o.name as string).length <= 12);
+  assert.ok([...(o.name as string)].length <= 12, "maxLength counts code points");
   assert.ok(Number.isInteger(o.age), `age ${o.age}`);
   if ('role' in o) assert.ok(['admin', 'user', null].includes(o.role as string | null));
   if ('tags' in o) {
     assert.ok(Array.isArray(o.tags) && o.tags.length <= 3);
-    for (const t of o.tags as unknown[]) assert.ok(typeof t === 'string' && t.length <= 6);
+    for (const t of o.tags as unknown[]) assert.ok(typeof t === 'string' && [...t].length <= 6);
   }
   if ('address' in o) {
     const a = o.address as Record<string, unknown>;

@@ -32,7 +32,7 @@ describe('constrained generation', () => {
       assert.equal(r.value.finishReason, 'stop', `${JSON.stringify(sampling)}: ${r.value.text}`);
       const v = JSON.parse(r.value.text) as Record<string, unknown>;
       assert.equal(typeof v.city, 'string');
-      assert.ok((v.city as string).length <= 10);
+      assert.ok([...(v.city as string)].length <= 10, "maxLength counts code points");
       assert.ok(Number.isInteger(v.days));
       assert.ok(!('ok' in v) || typeof v.ok === 'boolean');
       assert.ok(constraint.complete);
