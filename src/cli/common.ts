@@ -13,7 +13,7 @@ import { RefBackend } from '../backend/ref/ref-backend.js';
 import { WasmBackend } from '../backend/wasm/wasm-backend.js';
 import { LOAD_QUANT_TYPES, type LoadQuantType } from '../quant/quantize-model.js';
 import { UnsupportedSchemaError, jsonSchemaGrammar } from '../generate/grammar/json-schema.js';
-import { TokenConstraint, type ConstraintTokenizer } from '../generate/grammar/token-constraint.js';
+import type { Grammar } from '../generate/grammar/grammar.js';
 
 /** The built-in default model: the tiny Llama 4 fixture shipped in the repository (random weights). */
 export const DEFAULT_MODEL = resolve(import.meta.dirname, '../../../fixtures/llama4-tiny-moe');
@@ -34,8 +34,11 @@ export const QUANT_OPTION = new Option('--quant <type>', 'quantize F32/F16/BF16 
 /** `--json-schema`: constrain the output to JSON valid for a schema (llama.cpp's flag of the same name). */
 export const JSON_SCHEMA_OPTION = new Option('--json-schema <schema>', 'only produce JSON valid for this JSON Schema (inline JSON, or a file holding it)');
 
-/** The constraint `--json-schema` asks for, ending on `endIds`; undefined without the flag. */
-export function constraintFromFlags(o: { jsonSchema?: string }, tokenizer: ConstraintTokenizer, endIds: ReadonlySet<number>): TokenConstraint | undefined {
+/**
+ * The grammar `--json-schema` asks for (undefined without the flag). Compiled before the model is
+ * loaded, so a bad schema fails at once.
+ */
+export function jsonSchemaFromFlags(o: { jsonSchema?: string }): Grammar | undefined {
   if (o.jsonSchema === undefined) return undefined;
   const inline = /^\s*[{[]|^\s*(true|false)\s*$/.test(o.jsonSchema);
   let text = o.jsonSchema;
@@ -45,7 +48,7 @@ export function constraintFromFlags(o: { jsonSchema?: string }, tokenizer: Const
   let schema: unknown;
   try { schema = JSON.parse(text); } catch (e) { throw new Llama4Error(`--json-schema: invalid JSON: ${(e as Error).message}`); }
   try {
-    return new TokenConstraint(jsonSchemaGrammar(schema), tokenizer, endIds);
+    return jsonSchemaGrammar(schema);
   } catch (e) {
     if (e instanceof UnsupportedSchemaError) throw new Llama4Error(`--json-schema: ${e.message}`);
     throw e;

@@ -4,7 +4,8 @@ import type { LoadQuantType } from '../quant/quantize-model.js';
 import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
-import { action, addSamplingOptions, int, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION, JSON_SCHEMA_OPTION, constraintFromFlags } from './common.js';
+import { action, addSamplingOptions, int, openModel, parseIdList, readIdsFile, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION, JSON_SCHEMA_OPTION, jsonSchemaFromFlags } from './common.js';
+import { TokenConstraint } from '../generate/grammar/token-constraint.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; ids?: number[]; idsFile?: string; maxTokens?: number; json?: boolean;
@@ -24,6 +25,7 @@ export function registerGenerate(program: Command): void {
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const given = [o.prompt, o.ids, o.idsFile].filter((x) => x !== undefined).length;
       if (given !== 1) throw new Llama4Error('give exactly one of --prompt, --ids, --ids-file');
+      const grammar = jsonSchemaFromFlags(o);
       const m = await openModel(modelPath, o);
       const promptIds = o.prompt !== undefined ? m.tokenizer.encode(o.prompt) : o.ids ?? readIdsFile(o.idsFile!);
       const maxTokens = o.maxTokens ?? 32;
@@ -32,7 +34,7 @@ export function registerGenerate(program: Command): void {
       const it = generate(session, m.tokenizer, promptIds, {
         maxTokens, ignoreEos: o.ignoreEos, stop: o.stop, stopIds: m.tokenizer.eogIds,
         sampling: samplingFromFlags(o, { temperature: 0 }),
-        constraint: constraintFromFlags(o, m.tokenizer, m.tokenizer.eogIds),
+        constraint: grammar && new TokenConstraint(grammar, m.tokenizer, m.tokenizer.eogIds),
       });
       for (let r = await it.next(); ; r = await it.next()) {
         if (r.done) {

@@ -5,7 +5,8 @@ import { Llama4Error } from '../errors.js';
 import { generate } from '../generate/generator.js';
 import { Session } from '../model/session.js';
 import { encodeChat, type ChatMessage } from '../tokenizer/chat.js';
-import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION, JSON_SCHEMA_OPTION, constraintFromFlags } from './common.js';
+import { action, addSamplingOptions, int, openModel, samplingFromFlags, type SamplingFlags, BACKEND_OPTION, precisionOption, THREADS_OPTION, QUANT_OPTION, JSON_SCHEMA_OPTION, jsonSchemaFromFlags } from './common.js';
+import { TokenConstraint } from '../generate/grammar/token-constraint.js';
 
 interface Flags extends SamplingFlags {
   prompt?: string; system?: string; raw?: boolean; maxTokens?: number; ctxSize?: number;
@@ -30,6 +31,7 @@ export function registerRun(program: Command): void {
     .action(action(async (modelPath: string | undefined, o: Flags) => {
       const prompt = o.prompt ?? (process.stdin.isTTY ? undefined : await readStdin());
       if (prompt === undefined || prompt.length === 0) throw new Llama4Error('give a prompt with --prompt (or on stdin)');
+      const grammar = jsonSchemaFromFlags(o);
       const m = await openModel(modelPath, o);
       const messages: ChatMessage[] = [];
       if (o.system) messages.push({ role: 'system', content: o.system });
@@ -44,7 +46,7 @@ export function registerRun(program: Command): void {
         const it = generate(session, m.tokenizer, ids, {
           maxTokens, ignoreEos: o.ignoreEos, stop: o.stop, stopIds: m.tokenizer.stopIds,
           sampling: samplingFromFlags(o, m.samplingDefaults), signal: controller.signal,
-          constraint: constraintFromFlags(o, m.tokenizer, m.tokenizer.stopIds),
+          constraint: grammar && new TokenConstraint(grammar, m.tokenizer, m.tokenizer.stopIds),
         });
         for (let r = await it.next(); ; r = await it.next()) {
           if (r.done) { process.stdout.write(`${r.value.tail}\n`); break; }

@@ -19,8 +19,15 @@ import { ThreadPool } from './thread-pool.js';
 const DTYPE_CODE: Record<DType, number> = {
   F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_1: 5, Q5_0: 6, Q5_1: 7, Q4_K: 8, Q5_K: 9, Q6_K: 10,
 };
-/** Rows repacked at load for the integer kernels (asm/repack.ts); same bytes per row. */
-const Q4_0X4 = 11, Q6_KX4 = 12, Q4_KX4 = 13;
+/**
+ * Types the integer kernels read faster repacked (asm/repack.ts; same bytes per row): the kernel
+ * that repacks them, the type code of the result, and the narrowest row worth it.
+ */
+const REPACKED: Partial<Record<DType, { readonly repack: 'repackQ4_0x4' | 'repackQ6_Kx4' | 'repackQ4_Kx4'; readonly code: number; readonly minCols: number }>> = {
+  Q4_0: { repack: 'repackQ4_0x4', code: 11, minCols: 128 },
+  Q6_K: { repack: 'repackQ6_Kx4', code: 12, minCols: 256 },
+  Q4_K: { repack: 'repackQ4_Kx4', code: 13, minCols: 256 },
+};
 
 class WasmMatrix implements Matrix {
   constructor(
@@ -159,16 +166,11 @@ export class WasmBackend implements Backend {
     }
     this.ensureScratch(shard, m.cols * 4);
     let code = DTYPE_CODE[m.dtype];
-    // The integer path reads Q4_0, Q4_K and Q6_K faster with their blocks interleaved (only it uses them).
-    if (this.precision === 'fast' && m.dtype === 'Q4_0' && m.cols >= 128) {
-      this.shards[shard].kernels.repackQ4_0x4(addr, m.rows * count, stride, m.cols);
-      code = Q4_0X4;
-    } else if (this.precision === 'fast' && m.dtype === 'Q6_K') {
-      this.shards[shard].kernels.repackQ6_Kx4(addr, m.rows * count, stride, m.cols);
-      code = Q6_KX4;
-    } else if (this.precision === 'fast' && m.dtype === 'Q4_K') {
-      this.shards[shard].kernels.repackQ4_Kx4(addr, m.rows * count, stride, m.cols);
-      code = Q4_KX4;
+    // Only the integer path ('fast') reads the repacked layouts.
+    const r = this.precision === 'fast' ? REPACKED[m.dtype] : undefined;
+    if (r && m.cols >= r.minCols) {
+      this.shards[shard].kernels[r.repack](addr, m.rows * count, stride, m.cols);
+      code = r.code;
     }
     return Array.from({ length: count }, (_, e) =>
       new WasmMatrix(count === 1 ? m.name : `${m.name}[${e}]`, m.dtype, m.rows, m.cols, shard, addr + e * one, stride, code));
@@ -275,8 +277,11 @@ export class WasmBackend implements Backend {
   attention(a: AttentionArgs): void {
     const { nTokens: T, nHeads: H, nKvHeads: Hkv, headDim: d } = a;
     if (d % 4 !== 0) { this.ref.attention(a); return; }
-    let rows = 0, maxKeys = 0;
-    for (let t = 0; t < T; t++) { rows = Math.max(rows, a.keyEnd[t]); maxKeys = Math.max(maxKeys, a.keyEnd[t] - a.keyStart[t]); }
+    let rows = 0, maxKeys = 0, keys = 0;
+    for (let t = 0; t < T; t++) {
+      const n = a.keyEnd[t] - a.keyStart[t];
+      rows = Math.max(rows, a.keyEnd[t]); maxKeys = Math.max(maxKeys, n); keys += n;
+    }
     this.ensureScratch(0, maxKeys * 4);
     const { heap, io } = this.shards[0];
     const qBytes = T * H * d * 4, kvBytes = rows * Hkv * d * 4;
@@ -295,8 +300,6 @@ export class WasmBackend implements Backend {
     }
     i32.set(a.keyStart.subarray(0, T), ks >>> 2);
     i32.set(a.keyEnd.subarray(0, T), ke >>> 2);
-    let keys = 0;
-    for (let t = 0; t < T; t++) keys += a.keyEnd[t] - a.keyStart[t];
     // A short context (early decoding) is a few microseconds of work: less than waking the workers.
     if (keys * H * d < 1 << 17) {
       this.shards[0].kernels.attention(qa, ka, va, oa, H, Hkv, d, ks, ke, a.scale, 0, T * H, heap.i32[Ctrl.Scratch] >>> 0);

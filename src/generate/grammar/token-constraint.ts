@@ -10,7 +10,7 @@
  */
 import { Llama4Error } from '../../errors.js';
 import type { Sampler, TokenHistory } from '../sampler.js';
-import { startMatcher, type Grammar, type Matcher } from './grammar.js';
+import { feedBytes, startMatcher, type Grammar, type Matcher } from './grammar.js';
 
 /** What a constraint needs from a tokenizer. */
 export interface ConstraintTokenizer {
@@ -98,8 +98,7 @@ export class TokenConstraint {
    * tool-call list), so that generation continues the grammar after it.
    */
   prime(text: string): void {
-    let m: Matcher | null = this.matcher;
-    for (const b of new TextEncoder().encode(text)) { m = m.feed(b); if (!m) break; }
+    const m = feedBytes(this.matcher, new TextEncoder().encode(text));
     if (!m) throw new Error(`constrained decoding: the prefilled text ${JSON.stringify(text)} is not in the format`);
     this.matcher = m;
   }
@@ -109,22 +108,22 @@ export class TokenConstraint {
 
   allows(id: number): boolean {
     if (this.endIds.has(id)) return this.matcher.accepting;
-    if (this.matcher.finished || this.vocab.special.has(id)) return false;
-    const bytes = this.vocab.bytesOf(id);
-    if (bytes.length === 0) return false;
-    let m: Matcher | null = this.matcher;
-    for (let i = 0; i < bytes.length && m; i++) m = m.feed(bytes[i]);
-    return m !== null;
+    return this.after(id) !== null;
   }
 
   /** Advances past `id`, which must be allowed. */
   accept(id: number): void {
     if (this.endIds.has(id)) return;
-    let m: Matcher | null = this.matcher;
-    const bytes = this.vocab.bytesOf(id);
-    for (let i = 0; i < bytes.length && m; i++) m = m.feed(bytes[i]);
+    const m = this.after(id);
     if (!m) throw new Error(`constrained decoding: token ${id} does not continue the grammar`);
     this.matcher = m;
+  }
+
+  /** The matcher after text token `id`, or null when the grammar does not allow it next. */
+  private after(id: number): Matcher | null {
+    if (this.matcher.finished || this.vocab.special.has(id)) return null;
+    const bytes = this.vocab.bytesOf(id);
+    return bytes.length === 0 ? null : feedBytes(this.matcher, bytes);
   }
 
   /** Sets every token that may not come next to −Infinity. */
