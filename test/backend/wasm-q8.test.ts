@@ -381,12 +381,12 @@ function specialScaleRow(dtype: DType, n: number, seed: number): Uint8Array {
 }
 
 /**
- * The one-token Q8_0 and Q4_0 kernels add four blocks' float terms as one vector (ggml adds them
- * one at a time), so they equal vecDotQ8 up to f32 rounding of a reordered sum; every other path
- * is bit-identical to it.
+ * The one-token Q8_0 kernel adds four blocks' float terms as one vector (ggml adds them one at a
+ * time), so it equals vecDotQ8 up to f32 rounding of a reordered sum (so does Q4_0x4's, tested
+ * below); every other path is bit-identical to it.
  */
 function reordered(dtype: DType, T: number): boolean {
-  return T < 4 && (dtype === 'Q8_0' || dtype === 'Q4_0');
+  return T < 4 && dtype === 'Q8_0';
 }
 
 /** v equals ref up to the rounding of a reordered f32 sum of terms of total size mag; non-finite values exactly. */
@@ -547,17 +547,24 @@ describe('wasm q8: timing (printed, not asserted)', () => {
   });
 });
 
+/**
+ * `rows` random rows of `dtype` (every other one with special scales when asked) placed twice in
+ * the test memory: as stored (`plain`) and repacked in place by `repack` (`packed`).
+ */
+function storedAndRepacked(dtype: DType, repack: 'repackQ4_0x4' | 'repackQ6_Kx4' | 'repackQ4_Kx4', n: number, rows: number, seed: number, special: boolean): { w: Uint8Array; plain: number; packed: number; rb: number } {
+  const rb = rowBytes(dtype, n);
+  const w = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) w.set(special && r % 2 === 1 ? specialScaleRow(dtype, n, seed + r) : weightRow(dtype, n, seed + r, r % 3 === 2), r * rb);
+  const plain = wasm.putBytes(w), packed = wasm.putBytes(w);
+  wasm.k[repack](packed, rows, rb, n);
+  return { w, plain, packed, rb };
+}
+
 describe('wasm q8: Q4_0 repacked four blocks at a time (Q4_0x4, type 11)', () => {
   const Q4_0X4 = 11;
   /** Rows of random Q4_0 (some with special scales) placed twice: as stored and repacked. */
-  function rowsBoth(n: number, rows: number, seed: number, special: boolean): { w: Uint8Array; plain: number; packed: number; rb: number } {
-    const rb = rowBytes('Q4_0', n);
-    const w = new Uint8Array(rows * rb);
-    for (let r = 0; r < rows; r++) w.set(special && r % 2 === 1 ? specialScaleRow('Q4_0', n, seed + r) : weightRow('Q4_0', n, seed + r, r % 3 === 2), r * rb);
-    const plain = wasm.putBytes(w), packed = wasm.putBytes(w);
-    wasm.k.repackQ4_0x4(packed, rows, rb, n);
-    return { w, plain, packed, rb };
-  }
+  const rowsBoth = (n: number, rows: number, seed: number, special: boolean) => storedAndRepacked('Q4_0', 'repackQ4_0x4', n, rows, seed, special);
+
 
   it('keeps the row size, moves every byte, and dequantizes to exactly the Q4_0 values (whole groups and tails)', () => {
     for (const n of [32, 128, 224, 2048 + 96]) {
@@ -610,14 +617,8 @@ describe('wasm q8: Q4_0 repacked four blocks at a time (Q4_0x4, type 11)', () =>
 
 for (const [dtype, packedCode, plainCode, repack] of [['Q6_K', 12, 10, 'repackQ6_Kx4'], ['Q4_K', 13, 8, 'repackQ4_Kx4']] as const) describe(`wasm q8: ${dtype} with its quant streams interleaved (type ${packedCode})`, () => {
   const Q6_KX4 = packedCode;
-  function rowsBoth(n: number, rows: number, seed: number, special: boolean): { w: Uint8Array; plain: number; packed: number; rb: number } {
-    const rb = rowBytes(dtype, n);
-    const w = new Uint8Array(rows * rb);
-    for (let r = 0; r < rows; r++) w.set(special && r % 2 === 1 ? specialScaleRow(dtype, n, seed + r) : weightRow(dtype, n, seed + r, r % 3 === 2), r * rb);
-    const plain = wasm.putBytes(w), packed = wasm.putBytes(w);
-    wasm.k[repack](packed, rows, rb, n);
-    return { w, plain, packed, rb };
-  }
+  const rowsBoth = (n: number, rows: number, seed: number, special: boolean) => storedAndRepacked(dtype, repack, n, rows, seed, special);
+
 
   it(`keeps every byte and dequantizes to exactly the ${dtype} values`, () => {
     for (const n of [256, 2048 + 256]) {

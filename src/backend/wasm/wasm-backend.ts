@@ -21,12 +21,12 @@ const DTYPE_CODE: Record<DType, number> = {
 };
 /**
  * Types the integer kernels read faster repacked (asm/repack.ts; same bytes per row): the kernel
- * that repacks them, the type code of the result, and the narrowest row worth it.
+ * that repacks them and the type code of the result.
  */
-const REPACKED: Partial<Record<DType, { readonly repack: 'repackQ4_0x4' | 'repackQ6_Kx4' | 'repackQ4_Kx4'; readonly code: number; readonly minCols: number }>> = {
-  Q4_0: { repack: 'repackQ4_0x4', code: 11, minCols: 128 },
-  Q6_K: { repack: 'repackQ6_Kx4', code: 12, minCols: 256 },
-  Q4_K: { repack: 'repackQ4_Kx4', code: 13, minCols: 256 },
+const REPACKED: Partial<Record<DType, { readonly repack: 'repackQ4_0x4' | 'repackQ6_Kx4' | 'repackQ4_Kx4'; readonly code: number }>> = {
+  Q4_0: { repack: 'repackQ4_0x4', code: 11 },
+  Q6_K: { repack: 'repackQ6_Kx4', code: 12 },
+  Q4_K: { repack: 'repackQ4_Kx4', code: 13 },
 };
 
 class WasmMatrix implements Matrix {
@@ -168,7 +168,7 @@ export class WasmBackend implements Backend {
     let code = DTYPE_CODE[m.dtype];
     // Only the integer path ('fast') reads the repacked layouts.
     const r = this.precision === 'fast' ? REPACKED[m.dtype] : undefined;
-    if (r && m.cols >= r.minCols) {
+    if (r) {
       this.shards[shard].kernels[r.repack](addr, m.rows * count, stride, m.cols);
       code = r.code;
     }

@@ -16,7 +16,7 @@
 // for throughput and stays bit-identical to vecDotQ8.
 
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
-import { f16, f16x4 } from './f16';
+import { f16 } from './f16';
 import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
@@ -74,22 +74,26 @@ export const FMT_Q8_K: i32 = 2;
 // inside loops; a load from here is one.
 const CONSTS = memory.data<u32>([
   0x000f000f, 0x000f000f, 0x000f000f, 0x000f000f, // 0: i16 15
-  0x7fff, 0x7fff, 0x7fff, 0x7fff, // 16
-  0x38000000, 0x38000000, 0x38000000, 0x38000000, // 32
-  0x400, 0x400, 0x400, 0x400, // 48
-  0x77ff, 0x77ff, 0x77ff, 0x77ff, // 64: 0x7bff − 0x400
-  0x77800000, 0x77800000, 0x77800000, 0x77800000, // 80: 2^112 as f32
-  0x7bff, 0x7bff, 0x7bff, 0x7bff, // 96: largest finite f16 magnitude
-  0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 112: f32 exponent bits
+  0x7fff, 0x7fff, 0x7fff, 0x7fff, // 16: f16 magnitude bits
+  0x77800000, 0x77800000, 0x77800000, 0x77800000, // 32: 2^112 as f32
+  0x7bff, 0x7bff, 0x7bff, 0x7bff, // 48: largest finite f16 magnitude
+  0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 64: f32 exponent bits
 ], 16);
 @inline function low4(): v128 { return v128.load(CONSTS); }
 
-/** f16x4 (f16.ts) with its common-path constants loaded from CONSTS; the same result for every input. */
-@inline function f16x4c(h: v128): v128 {
-  const a = v128.and(h, v128.load(CONSTS, 16));
-  const f = i32x4.add(i32x4.shl(a, 13), v128.load(CONSTS, 32));
-  if (v128.any_true(i32x4.gt_u(i32x4.sub(a, v128.load(CONSTS, 48)), v128.load(CONSTS, 64)))) return f16x4(h);
-  return v128.or(f, i32x4.shl(v128.xor(h, a), 16));
+/**
+ * Four f16 (u16 in the low half of each i32 lane) → f32x4 by exponent rebiasing through a
+ * multiply: (h & 0x7fff) << 13 read as f32 is the value · 2^-112, so one f32 multiply by 2^112
+ * gives it — exact for every finite pattern (a subnormal block scale, which is rare, only costs
+ * the CPU's slow path for a denormal operand; f16.ts avoids that for f16 weights, where
+ * subnormals are common); inf and NaN are patched after.
+ */
+@inline function f16x4Mul(v: v128): v128 {
+  const a = v128.and(v, v128.load(CONSTS, 16));
+  const f = f32x4.mul(i32x4.shl(a, 13), v128.load(CONSTS, 32));
+  // Exponent 31 (inf, NaN) lands on 2^16: set the f32 exponent to all ones there.
+  const special = v128.and(i32x4.gt_s(a, v128.load(CONSTS, 48)), v128.load(CONSTS, 64));
+  return v128.or(v128.or(f, special), i32x4.shl(v128.xor(v, a), 16));
 }
 
 /** The f16 at p, p + s, p + 2s, p + 3s as f32x4. */
@@ -97,27 +101,7 @@ const CONSTS = memory.data<u32>([
   let v = v128.load16_lane(p, i32x4.splat(0), 0);
   v = v128.load16_lane(p + s, v, 2);
   v = v128.load16_lane(p + 2 * s, v, 4);
-  return f16x4c(v128.load16_lane(p + 3 * s, v, 6));
-}
-
-/**
- * f16Gather by exponent rebiasing through a multiply: (h & 0x7fff) << 13 read as f32 is the value
- * · 2^-112, so one f32 multiply by 2^112 gives it — exact for every finite pattern (a subnormal
- * scale only costs the CPU's slow path for a denormal operand); inf and NaN are patched after.
- */
-@inline function f16GatherMul(p: usize, s: usize): v128 {
-  let v = v128.load16_lane(p, i32x4.splat(0), 0);
-  v = v128.load16_lane(p + s, v, 2);
-  v = v128.load16_lane(p + 2 * s, v, 4);
   return f16x4Mul(v128.load16_lane(p + 3 * s, v, 6));
-}
-
-/** Four f16 (u16 in the low half of each i32 lane) → f32x4, as f16GatherMul converts them. */
-@inline function f16x4Mul(v: v128): v128 {
-  const a = v128.and(v, v128.load(CONSTS, 16));
-  const f = f32x4.mul(i32x4.shl(a, 13), v128.load(CONSTS, 80));
-  const special = v128.and(i32x4.gt_s(a, v128.load(CONSTS, 96)), v128.load(CONSTS, 112));
-  return v128.or(v128.or(f, special), i32x4.shl(v128.xor(v, a), 16));
 }
 
 /** Lane sums of four i32x4 vectors: [Σp0, Σp1, Σp2, Σp3]. */
@@ -329,9 +313,15 @@ const BITS8 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
 // ggml_vec_dot_*_generic (s: integer sums; dw, mw: weight d, m; dx, sx: activation d, s).
 @inline function termQ8_0(s: v128, dw: v128, dx: v128): v128 { return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(dw, dx)); }
 @inline function termQ4_0(s: v128, dw: v128, dx: v128): v128 { return f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(s), dw), dx); }
-@inline function termQ5_0(s: v128, dw: v128, dx: v128): v128 { return f32x4.mul(f32x4.mul(dw, dx), f32x4.convert_i32x4_s(s)); }
 @inline function termQx_1(s: v128, dw: v128, dx: v128, mw: v128, sx: v128): v128 {
   return f32x4.add(f32x4.mul(f32x4.mul(dw, dx), f32x4.convert_i32x4_s(s)), f32x4.mul(mw, sx));
+}
+
+/** One legacy block's term for the float sum (ggml's expression for type t). */
+@inline function legacyTerm(t: i32, a: v128, dw: v128, dx: v128, mw: v128, sx: v128): v128 {
+  if (t == T_Q4_0) return termQ4_0(a, dw, dx);
+  if (t == T_Q4_1 || t == T_Q5_1) return termQx_1(a, dw, dx, mw, sx);
+  return termQ8_0(a, dw, dx); // Q8_0; Q5_0's (dw·dx)·s is the same product
 }
 
 @inline function h1(p: usize): v128 { return f32x4.splat(f16(load<u16>(p))); }
@@ -340,67 +330,37 @@ const BITS8 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
 // legacy dots, one token: four blocks per step (integer sums transposed into one vector, the
 // scales converted four at a time), blocks still added to sumf one by one in ggml's order.
 
-function dotQ8_0(w: usize, x: usize, n: i32): f32 {
-  let sumf: f32 = 0, b = 0, wb = w, xb = x;
-  const nb = n >> 5;
-  for (; b + 4 <= nb; b += 4, wb += 136, xb += 136) {
-    const s = hsum4(sumQ8_0(wb, xb + 2), sumQ8_0(wb + 34, xb + 36), sumQ8_0(wb + 68, xb + 70), sumQ8_0(wb + 102, xb + 104));
-    sumf = addLanes(sumf, termQ8_0(s, f16Gather(wb, 34), f16Gather(xb, 34)));
-  }
-  for (; b < nb; b++, wb += 34, xb += 34) {
-    sumf += f32x4.extract_lane(termQ8_0(i32x4.splat(hsumI(sumQ8_0(wb, xb + 2))), h1(wb), h1(xb)), 0);
-  }
-  return sumf;
+/** Bytes of one weight block of legacy type t. */
+@inline function legacyBytes(t: i32): usize {
+  return t == T_Q8_0 ? 34 : t == T_Q4_0 ? 18 : t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : 24;
 }
 
-function dotQ4_0(w: usize, x: usize, n: i32): f32 {
-  let sumf: f32 = 0, b = 0, wb = w, xb = x;
-  const nb = n >> 5;
-  for (; b + 4 <= nb; b += 4, wb += 72, xb += 136) {
-    const s = hsum4(sumQ4_0(wb, xb + 2), sumQ4_0(wb + 18, xb + 36), sumQ4_0(wb + 36, xb + 70), sumQ4_0(wb + 54, xb + 104));
-    sumf = addLanes(sumf, termQ4_0(s, f16Gather(wb, 18), f16Gather(xb, 34)));
+/** sumX (above) of legacy type t. */
+@inline function legacySum(t: i32, wb: usize, xq: usize): v128 {
+  switch (t) {
+    case T_Q8_0: return sumQ8_0(wb, xq);
+    case T_Q4_0: return sumQ4_0(wb, xq);
+    case T_Q4_1: return sumQ4_1(wb, xq);
+    case T_Q5_0: return sumQ5_0(wb, xq);
+    default: return sumQ5_1(wb, xq);
   }
-  for (; b < nb; b++, wb += 18, xb += 34) {
-    sumf += f32x4.extract_lane(termQ4_0(i32x4.splat(hsumI(sumQ4_0(wb, xb + 2))), h1(wb), h1(xb)), 0);
-  }
-  return sumf;
 }
 
-function dotQ4_1(w: usize, x: usize, n: i32): f32 {
+/** The dot of legacy type t (a constant at every call, so each call inlines to one type's code). */
+@inline function dotLegacy(t: i32, w: usize, x: usize, n: i32): f32 {
+  const bw = legacyBytes(t), mq = t == T_Q4_1 || t == T_Q5_1;
+  const bx: usize = mq ? 36 : 34, qo: usize = mq ? 4 : 2; // activation block bytes, offset of its quants
   let sumf: f32 = 0, b = 0, wb = w, xb = x;
   const nb = n >> 5;
-  for (; b + 4 <= nb; b += 4, wb += 80, xb += 144) {
-    const s = hsum4(sumQ4_1(wb, xb + 4), sumQ4_1(wb + 20, xb + 40), sumQ4_1(wb + 40, xb + 76), sumQ4_1(wb + 60, xb + 112));
-    sumf = addLanes(sumf, termQx_1(s, f16Gather(wb, 20), f16Gather(xb, 36), f16Gather(wb + 2, 20), f16Gather(xb + 2, 36)));
+  for (; b + 4 <= nb; b += 4, wb += bw << 2, xb += bx << 2) {
+    const s = hsum4(legacySum(t, wb, xb + qo), legacySum(t, wb + bw, xb + bx + qo),
+      legacySum(t, wb + 2 * bw, xb + 2 * bx + qo), legacySum(t, wb + 3 * bw, xb + 3 * bx + qo));
+    const dw = f16Gather(wb, bw), dx = f16Gather(xb, bx);
+    sumf = addLanes(sumf, legacyTerm(t, s, dw, dx, mq ? f16Gather(wb + 2, bw) : dw, mq ? f16Gather(xb + 2, bx) : dx));
   }
-  for (; b < nb; b++, wb += 20, xb += 36) {
-    sumf += f32x4.extract_lane(termQx_1(i32x4.splat(hsumI(sumQ4_1(wb, xb + 4))), h1(wb), h1(xb), h1(wb + 2), h1(xb + 2)), 0);
-  }
-  return sumf;
-}
-
-function dotQ5_0(w: usize, x: usize, n: i32): f32 {
-  let sumf: f32 = 0, b = 0, wb = w, xb = x;
-  const nb = n >> 5;
-  for (; b + 4 <= nb; b += 4, wb += 88, xb += 136) {
-    const s = hsum4(sumQ5_0(wb, xb + 2), sumQ5_0(wb + 22, xb + 36), sumQ5_0(wb + 44, xb + 70), sumQ5_0(wb + 66, xb + 104));
-    sumf = addLanes(sumf, termQ5_0(s, f16Gather(wb, 22), f16Gather(xb, 34)));
-  }
-  for (; b < nb; b++, wb += 22, xb += 34) {
-    sumf += f32x4.extract_lane(termQ5_0(i32x4.splat(hsumI(sumQ5_0(wb, xb + 2))), h1(wb), h1(xb)), 0);
-  }
-  return sumf;
-}
-
-function dotQ5_1(w: usize, x: usize, n: i32): f32 {
-  let sumf: f32 = 0, b = 0, wb = w, xb = x;
-  const nb = n >> 5;
-  for (; b + 4 <= nb; b += 4, wb += 96, xb += 144) {
-    const s = hsum4(sumQ5_1(wb, xb + 4), sumQ5_1(wb + 24, xb + 40), sumQ5_1(wb + 48, xb + 76), sumQ5_1(wb + 72, xb + 112));
-    sumf = addLanes(sumf, termQx_1(s, f16Gather(wb, 24), f16Gather(xb, 36), f16Gather(wb + 2, 24), f16Gather(xb + 2, 36)));
-  }
-  for (; b < nb; b++, wb += 24, xb += 36) {
-    sumf += f32x4.extract_lane(termQx_1(i32x4.splat(hsumI(sumQ5_1(wb, xb + 4))), h1(wb), h1(xb), h1(wb + 2), h1(xb + 2)), 0);
+  for (; b < nb; b++, wb += bw, xb += bx) {
+    const dw = h1(wb), dx = h1(xb);
+    sumf += f32x4.extract_lane(legacyTerm(t, i32x4.splat(hsumI(legacySum(t, wb, xb + qo))), dw, dx, mq ? h1(wb + 2) : dw, mq ? h1(xb + 2) : dx), 0);
   }
   return sumf;
 }
@@ -547,11 +507,11 @@ function dotQ6_K(w: usize, x: usize, n: i32): f32 {
  */
 export function vecDotQ8(t: i32, w: usize, xq: usize, n: i32): f32 {
   switch (t) {
-    case T_Q8_0: return dotQ8_0(w, xq, n);
-    case T_Q4_0: return dotQ4_0(w, xq, n);
-    case T_Q4_1: return dotQ4_1(w, xq, n);
-    case T_Q5_0: return dotQ5_0(w, xq, n);
-    case T_Q5_1: return dotQ5_1(w, xq, n);
+    case T_Q8_0: return dotLegacy(T_Q8_0, w, xq, n);
+    case T_Q4_0: return dotLegacy(T_Q4_0, w, xq, n);
+    case T_Q4_1: return dotLegacy(T_Q4_1, w, xq, n);
+    case T_Q5_0: return dotLegacy(T_Q5_0, w, xq, n);
+    case T_Q5_1: return dotLegacy(T_Q5_1, w, xq, n);
     case T_Q4_K: return dotQ4_K(w, xq, n);
     case T_Q5_K: return dotQ5_K(w, xq, n);
     case T_Q6_K: return dotQ6_K(w, xq, n);
@@ -736,7 +696,7 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
     widen16(q1, d + 32);
     store<f32>(pd + (<usize>b << 2), f16(load<u16>(xb)));
     store<f32>(ps + (<usize>b << 2), fmt == FMT_Q8_1 ? f16(load<u16>(xb, 2)) : 0);
-    // For nibble weights (byte j = element j | element j+16 << 4): 16·a_j − a_{j+16}, see rowDotQ4_0.
+    // For nibble weights (byte j = element j | element j+16 << 4): 16·a_j − a_{j+16}, see rowDotQ4_0x4.
     const c = pq + (<usize>nb << 2) + (<usize>b << 5);
     v128.store(c, i16x8.sub(i16x8.shl(i16x8.extend_low_i8x16_s(q0), 4), i16x8.extend_low_i8x16_s(q1)));
     v128.store(c, i16x8.sub(i16x8.shl(i16x8.extend_high_i8x16_s(q0), 4), i16x8.extend_high_i8x16_s(q1)), 16);
@@ -785,7 +745,7 @@ function rowDotQ8_0(w: usize, rec: usize, n: i32): f32 {
       a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load8x8_s(p, 102), v128.load(xp, 192)));
       p += 8; xp += 16;
     }
-    acc = f32x4.add(acc, termQ8_0(hsum4(a0, a1, a2, a3), f16GatherMul(p - 34, 34), v128.load(dp)));
+    acc = f32x4.add(acc, termQ8_0(hsum4(a0, a1, a2, a3), f16Gather(p - 34, 34), v128.load(dp)));
     p += 104; xp += 192; dp += 16;
   }
   for (; b < nb; b++, p += 34, xp += 64, dp += 4) {
@@ -797,41 +757,12 @@ function rowDotQ8_0(w: usize, rec: usize, n: i32): f32 {
   return addLanes(sumf, acc);
 }
 
-// Q4_0: with byte b = lo + 16·hi, Σ lo·a_lo + hi·a_hi = (Σ lo·(16·a_lo − a_hi) + Σ b·a_hi) / 16
-// exactly, so the high nibble never needs its own shift; the block's (q − 8) offset is −8·Σa.
-// The four blocks' terms are added as one vector (lanes = blocks), not one by one as ggml does.
-function rowDotQ4_0(w: usize, rec: usize, n: i32): f32 {
-  const nb = n >> 5;
-  let sumf: f32 = 0, b = 0;
-  let acc = f32x4.splat(0);
-  let p = w + 2, xp = rec + 32, dp = rec + (<usize>n << 1), qp = dp + (<usize>nb << 3), cp = qp + (<usize>nb << 2);
-  for (; b + 4 <= nb; b += 4) {
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    for (let k = 0; k < 2; k++) {
-      const m = LOW4;
-      const q0 = v128.load8x8_u(p), q1 = v128.load8x8_u(p, 18), q2 = v128.load8x8_u(p, 36), q3 = v128.load8x8_u(p, 54);
-      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, m), v128.load(cp)), i32x4.dot_i16x8_s(q0, v128.load(xp))));
-      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(v128.and(q1, m), v128.load(cp, 32)), i32x4.dot_i16x8_s(q1, v128.load(xp, 64))));
-      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(v128.and(q2, m), v128.load(cp, 64)), i32x4.dot_i16x8_s(q2, v128.load(xp, 128))));
-      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(v128.and(q3, m), v128.load(cp, 96)), i32x4.dot_i16x8_s(q3, v128.load(xp, 192))));
-      p += 8; xp += 16; cp += 16;
-    }
-    const s = i32x4.sub(i32x4.shr_s(hsum4(a0, a1, a2, a3), 4), i32x4.shl(v128.load(qp), 3));
-    acc = f32x4.add(acc, termQ4_0(s, f16GatherMul(p - 18, 18), v128.load(dp)));
-    p += 56; xp += 224; cp += 96; dp += 16; qp += 16;
-  }
-  for (; b < nb; b++, p += 18, xp += 64, cp += 32, dp += 4, qp += 4) {
-    const q0 = v128.load8x8_u(p), q1 = v128.load8x8_u(p, 8);
-    const s = i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(v128.and(q0, LOW4), v128.load(cp)), i32x4.dot_i16x8_s(v128.and(q1, LOW4), v128.load(cp, 16))),
-      i32x4.add(i32x4.dot_i16x8_s(q0, v128.load(xp)), i32x4.dot_i16x8_s(q1, v128.load(xp, 16))));
-    sumf += f32x4.extract_lane(termQ4_0(i32x4.splat((hsumI(s) >> 4) - (load<i32>(qp) << 3)), h1(p - 2), v128.load32_splat(dp)), 0);
-  }
-  return addLanes(sumf, acc);
-}
-
-// Q4_0x4 (see q4x4.ts): lane k of every dot is block k of the group, so a group's four integer
-// sums need no horizontal adds and its four scales are one load. Same arithmetic as rowDotQ4_0.
+// Q4_0x4 (see repack.ts): lane k of every dot is block k of the group, so a group's four integer
+// sums need no horizontal adds and its four scales are one load. With byte b = lo + 16·hi,
+// Σ lo·a_lo + hi·a_hi = (Σ lo·(16·a_lo − a_hi) + Σ b·a_hi) / 16 exactly, so the high nibble never
+// needs its own shift; the block's (q − 8) offset is −8·Σa. The groups' terms are added as one
+// vector (lanes = blocks), not block by block as ggml does. Rows shorter than a group are Q4_0
+// as stored and take only the per-block loop.
 function rowDotQ4_0x4(w: usize, rec: usize, n: i32): f32 {
   const nb = n >> 5, groups = n >> 7;
   const dp = rec + (<usize>n << 1), qp = dp + (<usize>nb << 3), cp = qp + (<usize>nb << 2);
@@ -1055,7 +986,6 @@ function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usi
       let v: f32;
       switch (t) {
         case T_Q8_0: v = rowDotQ8_0(row, rec, n); break;
-        case T_Q4_0: v = rowDotQ4_0(row, rec, n); break;
         case T_Q4_0X4: v = rowDotQ4_0x4(row, rec, n); break;
         case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
         case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
@@ -1079,7 +1009,7 @@ const WREC_K: usize = 2144;
 
 /** Unpacks blocks [b0, b1) of one legacy row into records at dst, slot 0…3. */
 function widenLegacy(t: i32, row: usize, b0: i32, b1: i32, dst: usize, slot: usize, n: i32): void {
-  const bb: usize = t == T_Q8_0 ? 34 : t == T_Q4_0 || t == T_Q4_0X4 ? 18 : t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : 24;
+  const bb = legacyBytes(t == T_Q4_0X4 ? T_Q4_0 : t);
   for (let b = b0; b < b1; b++) {
     const wb = row + <usize>b * bb, rec = dst + <usize>(b - b0) * WREC_LEGACY, d = rec + (slot << 6);
     store<f32>(rec + (slot << 2), f16(load<u16>(t == T_Q4_0X4 ? blockScaleAddr(row, b, n) : wb)), 256);
@@ -1222,12 +1152,6 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
   return f;
 }
 
-/** One legacy block's term for the float sum (ggml's expression for type t). */
-@inline function legacyTerm(t: i32, a: v128, dw: v128, dx: v128, mw: v128, sx: v128): v128 {
-  if (t == T_Q4_0) return termQ4_0(a, dw, dx);
-  if (t == T_Q4_1 || t == T_Q5_1) return termQx_1(a, dw, dx, mw, sx);
-  return termQ8_0(a, dw, dx); // Q8_0; Q5_0's (dw·dx)·s is the same product
-}
 
 /** A K-quant super-block's contribution: + (d·y.d)·isum − (dmin·y.d)·Σ mins·S (ggml's order). */
 @inline function kTerm(f: v128, mins: bool, a: v128, d: v128, dmin: v128, dx: v128, m: usize, s: usize): v128 {
