@@ -105,23 +105,12 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
       }
       return;
     }
-    case T_Q4_0: {
-      const lowMask = i8x16.splat(0x0f), eight = i8x16.splat(8);
+    case T_Q4_0: case T_Q4_0X4: {
+      const lowMask = i8x16.splat(0x0f), eight = i8x16.splat(8), x4 = t == T_Q4_0X4;
       for (let b = 0; b < n / 32; b++) {
         const p = src + <usize>b * 18, o = dst + <usize>b * 128;
-        const d = f32x4.splat(f16(load<u16>(p)));
-        const q = v128.load(p + 2);
-        storeI8x16(i8x16.sub(v128.and(q, lowMask), eight), d, o);
-        storeI8x16(i8x16.sub(i8x16.shr_u(q, 4), eight), d, o + 64);
-      }
-      return;
-    }
-    case T_Q4_0X4: {
-      const lowMask = i8x16.splat(0x0f), eight = i8x16.splat(8);
-      for (let b = 0; b < n / 32; b++) {
-        const o = dst + <usize>b * 128;
-        const d = f32x4.splat(f16(load<u16>(blockScaleAddr(src, b, n))));
-        const q = blockQuants(src, b, n);
+        const d = f32x4.splat(f16(load<u16>(x4 ? blockScaleAddr(src, b, n) : p)));
+        const q = x4 ? blockQuants(src, b, n) : v128.load(p + 2);
         storeI8x16(i8x16.sub(v128.and(q, lowMask), eight), d, o);
         storeI8x16(i8x16.sub(i8x16.shr_u(q, 4), eight), d, o + 64);
       }
@@ -161,35 +150,16 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
       }
       return;
     }
-    case T_Q4_K: {
-      for (let b = 0; b < n / 256; b++) {
-        const p = src + <usize>b * 144;
-        const d = f16(load<u16>(p)), dmin = f16(load<u16>(p + 2));
-        const sc = p + 4;
-        let q = p + 16;
-        let o = dst + <usize>b * 1024;
-        for (let is = 0; is < 8; is += 2) {
-          const d1 = d * <f32>scaleK4(sc, is), m1 = dmin * <f32>minK4(sc, is);
-          const d2 = d * <f32>scaleK4(sc, is + 1), m2 = dmin * <f32>minK4(sc, is + 1);
-          for (let l = 0; l < 32; l++) {
-            const byte = load<u8>(q + l);
-            store<f32>(o + (<usize>l << 2), d1 * <f32>(byte & 0xf) - m1);
-            store<f32>(o + 128 + (<usize>l << 2), d2 * <f32>(byte >> 4) - m2);
-          }
-          q += 32; o += 256;
-        }
-      }
-      return;
-    }
-    case T_Q4_KX4: {
-      const lowMask = i8x16.splat(0x0f);
+    case T_Q4_K: case T_Q4_KX4: {
+      const lowMask = i8x16.splat(0x0f), x4 = t == T_Q4_KX4;
       for (let b = 0; b < n / 256; b++) {
         const p = src + <usize>b * 144;
         const d = f16(load<u16>(p)), dmin = f16(load<u16>(p + 2));
         const sc = p + 4;
         let o = dst + <usize>b * 1024;
         for (let j = 0; j < 4; j++) {
-          const c0 = deinterleave4(p + 16, j), c1 = deinterleave4(p + 80, j);
+          const q = p + 16 + (<usize>j << 5);
+          const c0 = x4 ? deinterleave4(p + 16, j) : v128.load(q), c1 = x4 ? deinterleave4(p + 80, j) : v128.load(q, 16);
           const d1 = d * <f32>scaleK4(sc, 2 * j), m1 = dmin * <f32>minK4(sc, 2 * j);
           const d2 = d * <f32>scaleK4(sc, 2 * j + 1), m2 = dmin * <f32>minK4(sc, 2 * j + 1);
           storeU4(v128.and(c0, lowMask), d1, m1, o);
@@ -222,41 +192,20 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
       }
       return;
     }
-    case T_Q6_KX4: {
+    case T_Q6_K: case T_Q6_KX4: {
+      const x4 = t == T_Q6_KX4;
       for (let b = 0; b < n / 256; b++) {
         const p = src + <usize>b * 210, o = dst + <usize>b * 1024;
         const d = f16(load<u16>(p + 208));
         for (let k = 0; k < 4; k++) {
-          const A = deinterleave4(p, k), B = deinterleave4(p + 64, k), H = deinterleave4(p + 128, k);
+          // pass k: half k >> 1, 16 columns from 16·(k & 1) (repack.ts)
+          const ql = p + (<usize>(k >> 1) << 6) + (<usize>(k & 1) << 4), qh = p + 128 + (<usize>(k >> 1) << 5) + (<usize>(k & 1) << 4);
+          const A = x4 ? deinterleave4(p, k) : v128.load(ql), B = x4 ? deinterleave4(p + 64, k) : v128.load(ql, 32), H = x4 ? deinterleave4(p + 128, k) : v128.load(qh);
           const sb = ((k >> 1) << 3) + (k & 1); // sub-block of group 0; groups 1…3 are 2, 4, 6 further
           storeQ6(q6a(A, H), d * <f32>load<i8>(p + 192 + sb), o + (<usize>sb << 6));
           storeQ6(q6b(B, H), d * <f32>load<i8>(p + 194 + sb), o + (<usize>(sb + 2) << 6));
           storeQ6(q6c(A, H), d * <f32>load<i8>(p + 196 + sb), o + (<usize>(sb + 4) << 6));
           storeQ6(q6d(B, H), d * <f32>load<i8>(p + 198 + sb), o + (<usize>(sb + 6) << 6));
-        }
-      }
-      return;
-    }
-    case T_Q6_K: {
-      for (let b = 0; b < n / 256; b++) {
-        const p = src + <usize>b * 210;
-        const d = f16(load<u16>(p + 208));
-        let ql = p, qh = p + 128, sc = p + 192;
-        let o = dst + <usize>b * 1024;
-        for (let half = 0; half < 2; half++) {
-          for (let l = 0; l < 32; l++) {
-            const is = l >> 4;
-            const a = <u32>load<u8>(ql + l), c = <u32>load<u8>(ql + l + 32), h = <u32>load<u8>(qh + l);
-            const q1 = <i32>((a & 0xf) | ((h & 3) << 4)) - 32;
-            const q2 = <i32>((c & 0xf) | (((h >> 2) & 3) << 4)) - 32;
-            const q3 = <i32>((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
-            const q4 = <i32>((c >> 4) | (((h >> 6) & 3) << 4)) - 32;
-            store<f32>(o + (<usize>l << 2), d * <f32>load<i8>(sc + is) * <f32>q1);
-            store<f32>(o + (<usize>(l + 32) << 2), d * <f32>load<i8>(sc + is + 2) * <f32>q2);
-            store<f32>(o + (<usize>(l + 64) << 2), d * <f32>load<i8>(sc + is + 4) * <f32>q3);
-            store<f32>(o + (<usize>(l + 96) << 2), d * <f32>load<i8>(sc + is + 6) * <f32>q4);
-          }
-          ql += 64; qh += 32; sc += 8; o += 512;
         }
       }
       return;
