@@ -5,7 +5,7 @@
 import { Llama4Error } from '../errors.js';
 import { HubError } from './api.js';
 import { ensureModel, type PullOptions } from './pull.js';
-import { formatSpec, looksLikeRepoSpec, parseRepoSpec } from './repo-spec.js';
+import { looksLikeRepoSpec, parseRepoSpec } from './repo-spec.js';
 import type { CachedModel } from './cache.js';
 
 export interface ResolvedModel {

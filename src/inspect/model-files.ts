@@ -14,9 +14,9 @@ import { modelConfigFromHf } from '../config/hf-config.js';
 import type { ModelConfig } from '../config/model-config.js';
 import { Llama4Error } from '../errors.js';
 import { closeFile, openFile, readFileRange, readRange } from '../io/file-read.js';
-import { readGgufHeader, type GgufHeader, type GgufValue } from '../io/gguf.js';
+import type { GgufValue } from '../io/gguf.js';
 import type { DType, TensorData } from '../io/tensor.js';
-import { ggufParts } from '../io/gguf-split.js';
+import { readGgufHeaders } from '../io/gguf-split.js';
 
 export interface TensorEntry {
   readonly name: string;
@@ -137,18 +137,14 @@ function lazyTensor(t: TensorEntry): TensorData {
 }
 
 function openGguf(path: string): ModelFiles {
-  const parts = ggufParts(path);
-  const headers: GgufHeader[] = parts.map((p) => readGgufHeader(p));
+  const headers = readGgufHeaders(path);
+  const parts = headers.map((h) => h.path);
   const metadata = headers[0].metadata;
   const tensors: TensorEntry[] = [];
   for (const h of headers) {
     for (const t of h.tensorInfos) {
       tensors.push({ name: t.name, type: t.dtype, dtype: t.dtype, shape: t.shape, elements: product(t.shape), bytes: t.byteSize, file: h.path, offset: t.fileOffset });
     }
-  }
-  const declared = metadata.get('split.tensors.count');
-  if (parts.length > 1 && typeof declared === 'number' && declared !== tensors.length) {
-    throw new Llama4Error(`split GGUF declares ${declared} tensors but its ${parts.length} parts hold ${tensors.length}`, { source: path });
   }
   const map = new Map<string, TensorData>(tensors.map((t) => [t.name, lazyTensor(t)]));
   const config = modelConfigFromGguf(metadata, map, parts[0]);

@@ -6,8 +6,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Llama4Error } from '../errors.js';
-import { readGguf, type GgufFile } from './gguf.js';
-import type { TensorData } from './tensor.js';
+import { lazyGguf, readGgufHeader, type GgufFile, type GgufHeader } from './gguf.js';
 
 const SPLIT_NAME = /-(\d{5})-of-(\d{5})\.gguf$/i;
 
@@ -24,26 +23,36 @@ export function ggufParts(path: string): string[] {
 }
 
 /**
+ * The headers of a GGUF, or of every part of a split GGUF given any part, checked as one set:
+ * each part's `split.no` and `split.count`, no tensor in two parts, `split.tensors.count`.
+ */
+export function readGgufHeaders(path: string): GgufHeader[] {
+  const parts = ggufParts(path);
+  const headers = parts.map((p) => readGgufHeader(p));
+  if (headers.length === 1) return headers;
+  const names = new Set<string>();
+  headers.forEach((h, i) => {
+    const no = h.metadata.get('split.no'), count = h.metadata.get('split.count');
+    if (no !== undefined && no !== i) throw new Llama4Error(`split GGUF part ${i + 1} says it is part ${Number(no) + 1} (split.no)`, { source: h.path });
+    if (count !== undefined && count !== parts.length) throw new Llama4Error(`split GGUF part says there are ${count} parts (split.count), its name says ${parts.length}`, { source: h.path });
+    for (const t of h.tensorInfos) {
+      if (names.has(t.name)) throw new Llama4Error(`tensor '${t.name}' is in more than one part of the split GGUF`, { source: h.path });
+      names.add(t.name);
+    }
+  });
+  const declared = headers[0].metadata.get('split.tensors.count');
+  if (typeof declared === 'number' && declared !== names.size) {
+    throw new Llama4Error(`split GGUF declares ${declared} tensors but its ${parts.length} parts hold ${names.size}`, { source: parts[0] });
+  }
+  return headers;
+}
+
+/**
  * Reads a GGUF, or every part of a split GGUF given any part, lazily (tensor bytes are read when a
  * backend asks). The result carries the first part's header and the tensors of all parts.
  */
 export function readGgufAll(path: string): GgufFile {
-  const parts = ggufParts(path);
-  if (parts.length === 1) return readGguf(path, { lazy: true });
-  const files = parts.map((p) => readGguf(p, { lazy: true }));
-  const tensors = new Map<string, TensorData>();
-  files.forEach((f, i) => {
-    const no = f.metadata.get('split.no'), count = f.metadata.get('split.count');
-    if (no !== undefined && no !== i) throw new Llama4Error(`split GGUF part ${i + 1} says it is part ${Number(no) + 1} (split.no)`, { source: f.path });
-    if (count !== undefined && count !== parts.length) throw new Llama4Error(`split GGUF part says there are ${count} parts (split.count), its name says ${parts.length}`, { source: f.path });
-    for (const [name, t] of f.tensors) {
-      if (tensors.has(name)) throw new Llama4Error(`tensor '${name}' is in more than one part of the split GGUF`, { source: f.path });
-      tensors.set(name, t);
-    }
-  });
-  const declared = files[0].metadata.get('split.tensors.count');
-  if (typeof declared === 'number' && declared !== tensors.size) {
-    throw new Llama4Error(`split GGUF declares ${declared} tensors but its ${parts.length} parts hold ${tensors.size}`, { source: parts[0] });
-  }
-  return { ...files[0], tensors, tensorInfos: files.flatMap((f) => f.tensorInfos) };
+  const files = readGgufHeaders(path).map(lazyGguf);
+  if (files.length === 1) return files[0];
+  return { ...files[0], tensors: new Map(files.flatMap((f) => [...f.tensors])), tensorInfos: files.flatMap((f) => f.tensorInfos) };
 }

@@ -302,14 +302,18 @@ export function readGguf(path: string, options: { lazy?: boolean } = {}): GgufFi
  * backend can stream weights into its own memory and the file is never held twice.
  */
 function readGgufLazy(path: string): GgufFile {
-  const header = readGgufHeader(path);
+  return lazyGguf(readGgufHeader(path));
+}
+
+/** A parsed header as a GgufFile whose tensors read their bytes from the file when asked. */
+export function lazyGguf(header: GgufHeader): GgufFile {
   const tensors = new Map<string, TensorData>();
   for (const t of header.tensorInfos) {
     const what = `tensor '${t.name}'`;
     tensors.set(t.name, {
       name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteSize,
-      get bytes() { return readFileRange(path, t.fileOffset, t.byteSize, what); },
-      readInto(dst: Uint8Array) { readFileRange(path, t.fileOffset, t.byteSize, what, dst); },
+      get bytes() { return readFileRange(header.path, t.fileOffset, t.byteSize, what); },
+      readInto(dst: Uint8Array) { readFileRange(header.path, t.fileOffset, t.byteSize, what, dst); },
     });
   }
   return { ...header, tensors };
