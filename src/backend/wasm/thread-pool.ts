@@ -10,6 +10,18 @@ import { runShare } from './ops.js';
 /** A single job never legitimately takes this long. */
 const JOB_TIMEOUT_MS = 120_000;
 
+/** How long the main thread spins on a job's last worker before it sleeps. */
+const SPIN_MS = 0.5;
+
+export interface RunOptions {
+  /** Float arguments by argument index (the others are int32). */
+  floatArgs?: Readonly<Record<number, number>>;
+  /** The memory the job's addresses refer to. */
+  shard?: number;
+  /** An upper bound on the smallest claim of work items (see claimChunks). */
+  minChunk?: number;
+}
+
 export class ThreadPool {
   private readonly ctrl: Int32Array;
   private readonly ctrlF: Float32Array;
@@ -60,7 +72,8 @@ export class ThreadPool {
    * Runs `op` over `total` work items split across all threads, on the memory `shard` (the
    * addresses in `args` refer to it); returns when all are done.
    */
-  run(op: number, args: readonly number[], total: number, floatArgs: Readonly<Record<number, number>> = {}, shard = 0): void {
+  run(op: number, args: readonly number[], total: number, options: RunOptions = {}): void {
+    const { floatArgs = {}, shard = 0 } = options;
     const c = this.ctrl;
     c[Ctrl.Shard] = shard;
     if (args.length > MAX_ARGS) throw new RangeError('too many kernel arguments');
@@ -68,8 +81,9 @@ export class ThreadPool {
     for (const [i, v] of Object.entries(floatArgs)) this.ctrlF[Ctrl.Args + Number(i)] = v;
     c[Ctrl.Op] = op;
     c[Ctrl.Total] = total;
-    // The smallest claim: 1/64 of an even share (claims start larger, see claimChunks).
-    c[Ctrl.Chunk] = Math.max(1, Math.ceil(total / (this.threads * 64)));
+    // The smallest claim: 1/64 of an even share (claims start larger, see claimChunks), or less
+    // where the caller knows a smaller one keeps the threads' finishing times closer.
+    c[Ctrl.Chunk] = Math.max(1, Math.min(options.minChunk ?? total, Math.ceil(total / (this.threads * 64))));
     c[Ctrl.Threads] = this.threads;
     Atomics.store(c, Ctrl.Next, 0);
     const nWorkers = this.workers.length;
@@ -79,15 +93,17 @@ export class ThreadPool {
       Atomics.notify(c, Ctrl.Seq);
     }
     if (op !== Op.Yield) claimChunks(c, (lo, hi) => runShare(this.instances, c, this.ctrlF, op, lo, hi, 0));
-    // Spin briefly (workers finish within microseconds of us), then sleep on the counter so an
-    // oversubscribed machine is not made worse. A dead worker would leave us waiting, so the
-    // clock is checked instead of hanging.
-    let spins = 0;
-    const started = Date.now();
+    // Spin (workers finish within microseconds of us; waking from a sleep costs tens of them),
+    // then sleep on the counter so an oversubscribed machine is not made worse. A dead worker
+    // would leave us waiting, so the clock is checked instead of hanging.
+    let spins = 0, started = 0;
     for (let done = Atomics.load(c, Ctrl.Done); done < nWorkers; done = Atomics.load(c, Ctrl.Done)) {
-      if (++spins < 4096) continue;
+      if ((++spins & 1023) !== 0) continue;
+      const now = performance.now();
+      if (started === 0) started = now;
+      if (now - started < SPIN_MS) continue;
       Atomics.wait(c, Ctrl.Done, done, 1);
-      if (Date.now() - started > JOB_TIMEOUT_MS) throw new Error('a kernel worker stopped answering');
+      if (now - started > JOB_TIMEOUT_MS) throw new Error('a kernel worker stopped answering');
     }
     if (Atomics.exchange(c, Ctrl.Error, 0) !== 0) throw new Error('a wasm kernel failed in a worker thread');
   }

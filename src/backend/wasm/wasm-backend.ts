@@ -216,11 +216,20 @@ export class WasmBackend implements Backend {
       // Quantize the activations once, then integer dot products against the stored blocks.
       const qa = io.take(qBytes);
       kernels.quantizeActivations(fmt, xa, qa, nTokens, m.cols);
-      this.pool.run(Op.MatmulQ8, [t, m.addr, m.rowBytes, qa, qRow, nTokens, oa, m.rows, m.cols], m.rows, {}, m.shard);
+      this.pool.run(Op.MatmulQ8, [t, m.addr, m.rowBytes, qa, qRow, nTokens, oa, m.rows, m.cols], m.rows, { shard: m.shard, minChunk: this.rowGrain(m, nTokens) });
     } else {
-      this.pool.run(Op.Matmul, [t, m.addr, m.rowBytes, xa, nTokens, m.cols, oa, m.rows], m.rows, {}, m.shard);
+      this.pool.run(Op.Matmul, [t, m.addr, m.rowBytes, xa, nTokens, m.cols, oa, m.rows], m.rows, { shard: m.shard, minChunk: this.rowGrain(m, nTokens) });
     }
     out.set(heap.f32.subarray(oa >>> 2, (oa >>> 2) + nTokens * m.rows));
+  }
+
+  /**
+   * The smallest claim of rows for a matmul: about 16 KiB of weights per token (a few
+   * microseconds), so that the threads finish together even on a 128k-row output matrix; four
+   * rows at least when several tokens run (the matrix kernels work on four rows at a time).
+   */
+  private rowGrain(m: WasmMatrix, nTokens: number): number {
+    return Math.max(nTokens >= 4 ? 4 : 1, Math.ceil((1 << 14) / (m.rowBytes * nTokens)));
   }
 
   embedRows(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
@@ -304,7 +313,7 @@ export class WasmBackend implements Backend {
     if (keys * H * d < 1 << 17) {
       this.shards[0].kernels.attention(qa, ka, va, oa, H, Hkv, d, ks, ke, a.scale, 0, T * H, heap.i32[Ctrl.Scratch] >>> 0);
     } else {
-      this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { 9: a.scale });
+      this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { floatArgs: { 9: a.scale } });
     }
     a.out.set(heap.f32.subarray(oa >>> 2, (oa >>> 2) + T * H * d));
   }
