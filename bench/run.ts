@@ -71,7 +71,8 @@ for (const shape of [LLAMA_1B, LLAMA4_MOE]) {
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const cpp = rows.some((r) => r.cpp);
 const head = ['model', 'MiB', 'prefill t/s', 'decode t/s', 'load s', 'peak RSS MiB', ...(cpp ? ['llama.cpp prefill', 'llama.cpp decode', 'prefill ratio', 'decode ratio'] : [])];
-console.log(`\nllama4.ts ${rows[0]?.ours.backend ?? ''} backend, ${threads} threads, prompt ${promptTokens}, decode ${genTokens}, median of ${reps}\n`);
+const kernels = rows[0]?.ours.kernels ? ` (${rows[0].ours.kernels} kernels)` : '';
+console.log(`\nllama4.ts ${rows[0]?.ours.backend ?? ''} backend${kernels}, Node.js ${process.versions.node}, ${threads} threads, prompt ${promptTokens}, decode ${genTokens}, median of ${reps}\n`);
 console.log(`| ${head.join(' | ')} |`);
 console.log(`|${head.map(() => '---').join('|')}|`);
 for (const r of rows) {

@@ -18,6 +18,8 @@ export interface BenchResult {
   repetitions: number;
   threads: number | null;
   backend: string;
+  /** The wasm kernel build ('baseline' or 'relaxed'; null for other backends). */
+  kernels: string | null;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -50,17 +52,17 @@ export function registerBench(program: Command): void {
         for (let g = 0; g < o.genTokens; g++) next = argmax(m.model.forward(cache, [next]));
         decode.push(o.genTokens / ((performance.now() - t) / 1000));
       }
-      const backend = m.model.backend as { name: string; threads?: number };
+      const backend = m.model.backend as { name: string; threads?: number; kernels?: string };
       const result: BenchResult = {
         prefill_tps: round(median(prefill)), decode_tps: round(median(decode)), load_s: round(loadS),
         peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
         prompt_tokens: o.promptTokens, gen_tokens: o.genTokens, repetitions: o.repetitions,
-        threads: backend.threads ?? null, backend: backend.name,
+        threads: backend.threads ?? null, backend: backend.name, kernels: backend.kernels ?? null,
       };
       if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       else {
         process.stdout.write(`prefill ${result.prefill_tps} tokens/s (${o.promptTokens} tokens), decode ${result.decode_tps} tokens/s (${o.genTokens} tokens), ` +
-          `load ${result.load_s} s, peak RSS ${result.peak_rss_mb} MB — ${result.backend}${result.threads ? `, ${result.threads} threads` : ''}, median of ${o.repetitions}\n`);
+          `load ${result.load_s} s, peak RSS ${result.peak_rss_mb} MB — ${result.backend}${result.kernels ? ` (${result.kernels} kernels)` : ''}${result.threads ? `, ${result.threads} threads` : ''}, median of ${o.repetitions}\n`);
       }
     }));
 }

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DType } from '../../src/io/tensor.js';
-import { instantiate, kernelModule } from '../../src/backend/wasm/kernels.js';
+import { instantiate, kernelModule, resolveKernelBuild } from '../../src/backend/wasm/kernels.js';
 import { Q8Format, dequantizeQ8, q8FormatFor, q8RowBytes, quantizeQ8, vecDotQ8 } from '../../src/backend/wasm/q8-reference.js';
 import { blockBytes, blockSize, dequantizeRow, f16ToF32, f32ToF16, quantizeRow, rowBytes } from '../../src/quant/formats.js';
 import { gaussian, rng } from '../quant/util.js';
@@ -35,10 +35,14 @@ const LEGACY = new Set<DType>(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']);
 const FORMATS = [Q8Format.Q8_0, Q8Format.Q8_1, Q8Format.Q8_K];
 const FMT_NAME = ['Q8_0', 'Q8_1', 'Q8_K'];
 
-/** The kernels on their own shared memory, with a bump allocator from 1 MiB up. */
+/**
+ * The kernels on their own shared memory, with a bump allocator from 1 MiB up: the build the
+ * backend would pick here (relaxed SIMD where the engine has it; LLAMA4_KERNELS chooses).
+ */
+const BUILD = resolveKernelBuild();
 class Wasm {
   readonly memory = new WebAssembly.Memory({ initial: 1024, maximum: 1024, shared: true }); // 64 MiB
-  readonly k = instantiate(kernelModule(), this.memory) as unknown as Q8Kernels;
+  readonly k = instantiate(kernelModule(BUILD), this.memory) as unknown as Q8Kernels;
   private top = 1 << 20;
   get u8(): Uint8Array { return new Uint8Array(this.memory.buffer); }
   get f32(): Float32Array { return new Float32Array(this.memory.buffer); }
@@ -124,7 +128,7 @@ function firstDiff(a: Uint8Array, b: Uint8Array): string {
   return 'lengths differ';
 }
 
-describe('wasm q8: activation quantizers', () => {
+describe(`wasm q8 (${BUILD} kernels): activation quantizers`, () => {
   it('match quantize_row_q8_0/q8_1/q8_K_ref byte for byte', () => {
     let checked = 0;
     for (const fmt of FORMATS) {
@@ -177,7 +181,7 @@ describe('wasm q8: activation quantizers', () => {
   });
 });
 
-describe('wasm q8: dot products', () => {
+describe(`wasm q8 (${BUILD} kernels): dot products`, () => {
   it('equal the ggml generic dot (legacy types bit for bit, K-quants to 1e-5)', () => {
     let worstK = 0;
     for (const dtype of TYPES) {
@@ -329,7 +333,7 @@ function dotMagnitude(dtype: DType, w: Uint8Array, fmt: Q8Format, xq: Uint8Array
   return s;
 }
 
-describe('wasm q8: matmulQ8', () => {
+describe(`wasm q8 (${BUILD} kernels): matmulQ8`, () => {
   it('equals vecDotQ8 per row for T = 1, 3, 4, 7 on a row range not starting at 0', () => {
     for (const dtype of TYPES) {
       const fmt = q8FormatFor(dtype)!;
@@ -438,7 +442,7 @@ function checkMatmul(dtype: DType, n: number, rows: number, T: number, r0: numbe
   }
 }
 
-describe('wasm q8: matmulQ8 shapes', () => {
+describe(`wasm q8 (${BUILD} kernels): matmulQ8 shapes`, () => {
   it('T = 1…9 (token by token and four-token groups, odd group counts, padding lanes) on ragged row ranges', () => {
     for (const dtype of TYPES) {
       const n = LEGACY.has(dtype) ? 96 : 512;
@@ -482,7 +486,7 @@ describe('wasm q8: matmulQ8 shapes', () => {
   });
 });
 
-describe('wasm q8: timing (printed, not asserted)', () => {
+describe(`wasm q8 (${BUILD} kernels): timing (printed, not asserted)`, () => {
   it('GB/s of weight bytes, 2048 rows × 8192 columns, T = 1, one thread: integer path vs dequantize-to-f32', () => {
     const rows = 2048, n = 8192, reps = 5;
     const lines: string[] = [];
@@ -560,7 +564,7 @@ function storedAndRepacked(dtype: DType, repack: 'repackQ4_0x4' | 'repackQ6_Kx4'
   return { w, plain, packed, rb };
 }
 
-describe('wasm q8: Q4_0 repacked four blocks at a time (Q4_0x4, type 11)', () => {
+describe(`wasm q8 (${BUILD} kernels): Q4_0 repacked four blocks at a time (Q4_0x4, type 11)`, () => {
   const Q4_0X4 = 11;
   /** Rows of random Q4_0 (some with special scales) placed twice: as stored and repacked. */
   const rowsBoth = (n: number, rows: number, seed: number, special: boolean) => storedAndRepacked('Q4_0', 'repackQ4_0x4', n, rows, seed, special);
@@ -615,7 +619,7 @@ describe('wasm q8: Q4_0 repacked four blocks at a time (Q4_0x4, type 11)', () =>
   });
 });
 
-for (const [dtype, packedCode, plainCode, repack] of [['Q6_K', 12, 10, 'repackQ6_Kx4'], ['Q4_K', 13, 8, 'repackQ4_Kx4']] as const) describe(`wasm q8: ${dtype} with its quant streams interleaved (type ${packedCode})`, () => {
+for (const [dtype, packedCode, plainCode, repack] of [['Q6_K', 12, 10, 'repackQ6_Kx4'], ['Q4_K', 13, 8, 'repackQ4_Kx4']] as const) describe(`wasm q8 (${BUILD} kernels): ${dtype} with its quant streams interleaved (type ${packedCode})`, () => {
   const Q6_KX4 = packedCode;
   const rowsBoth = (n: number, rows: number, seed: number, special: boolean) => storedAndRepacked(dtype, repack, n, rows, seed, special);
 

@@ -30,21 +30,63 @@ export interface KernelExports {
   rmsNorm(x: number, out: number, weight: number, dim: number, eps: number, r0: number, r1: number): void;
   /** scratch: the thread's scratch, at least max(4·n, 65536) bytes. */
   matmulQ8(t: number, w: number, rowBytes: number, xq: number, xqRowBytes: number, T: number, out: number, rows: number, r0: number, r1: number, n: number, scratch: number): void;
+  /** 1 when the build's relaxed dot computes exactly (always 1 in the baseline build). */
+  relaxedSelfTest(): number;
 }
 
-/** The path of the compiled kernels, next to the compiled JS (dist/wasm/kernels.wasm). */
+/**
+ * The two builds of the kernels, next to the compiled JS: baseline SIMD (every engine with
+ * SIMD128) and one with relaxed SIMD too (faster 4-bit kernels; engines from Node 22, Chrome 114,
+ * Firefox 120 on).
+ */
 export const KERNELS_PATH = resolve(import.meta.dirname, '../../../wasm/kernels.wasm');
+export const RELAXED_KERNELS_PATH = resolve(import.meta.dirname, '../../../wasm/kernels-relaxed.wasm');
 
-let compiled: WebAssembly.Module | null = null;
-export function kernelModule(): WebAssembly.Module {
-  if (!compiled) {
-    let bytes: Buffer;
-    try { bytes = readFileSync(KERNELS_PATH); } catch {
-      throw new Llama4Error(`the wasm kernels are not built (${KERNELS_PATH} is missing): run npm run build`);
-    }
-    compiled = new WebAssembly.Module(bytes);
+/** Which build: 'auto' takes the relaxed one where the engine validates it and gets its self-test right. */
+export type KernelBuild = 'baseline' | 'relaxed';
+export type KernelChoice = KernelBuild | 'auto';
+
+const compiled = new Map<KernelBuild, WebAssembly.Module>();
+
+function readKernels(path: string): Buffer {
+  try { return readFileSync(path); } catch {
+    throw new Llama4Error(`the wasm kernels are not built (${path} is missing): run npm run build`);
   }
-  return compiled;
+}
+
+/** The compiled module of one build (compiled once per process). */
+export function kernelModule(build: KernelBuild = 'baseline'): WebAssembly.Module {
+  let m = compiled.get(build);
+  if (!m) {
+    const bytes = readKernels(build === 'relaxed' ? RELAXED_KERNELS_PATH : KERNELS_PATH);
+    try {
+      m = new WebAssembly.Module(bytes);
+    } catch (err) {
+      if (build !== 'relaxed') throw err;
+      throw new Llama4Error('this JavaScript engine does not support WebAssembly relaxed SIMD (Node.js 22 or newer does): use the baseline kernels');
+    }
+    compiled.set(build, m);
+  }
+  return m;
+}
+
+let autoChoice: KernelBuild | null = null;
+/**
+ * The build `choice` names; for 'auto' (the default, or the LLAMA4_KERNELS environment variable)
+ * the relaxed one where it validates and its self-test passes, else the baseline.
+ */
+export function resolveKernelBuild(choice: KernelChoice = (process.env.LLAMA4_KERNELS as KernelChoice | undefined) ?? 'auto'): KernelBuild {
+  if (choice === 'baseline' || choice === 'relaxed') return choice;
+  if (choice !== 'auto') throw new Llama4Error(`unknown kernel build '${String(choice)}' (LLAMA4_KERNELS): use auto, baseline or relaxed`);
+  if (autoChoice === null) autoChoice = relaxedWorks() ? 'relaxed' : 'baseline';
+  return autoChoice;
+}
+
+function relaxedWorks(): boolean {
+  try { kernelModule('relaxed'); } catch { return false; }
+  const memory = new WebAssembly.Memory({ initial: 17, maximum: 17, shared: true });
+  const k = instantiate(kernelModule('relaxed'), memory);
+  return k.relaxedSelfTest() === 1;
 }
 
 export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {

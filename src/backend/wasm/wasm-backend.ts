@@ -12,7 +12,7 @@ import type { DType } from '../../io/tensor.js';
 import { rowBytes } from '../../quant/formats.js';
 import { CTRL_BYTES, Ctrl, MAX_SHARDS, MAX_THREADS, Op } from './control.js';
 import { Arena, WasmHeap } from './heap.js';
-import { instantiate, kernelModule, type KernelExports } from './kernels.js';
+import { instantiate, kernelModule, resolveKernelBuild, type KernelBuild, type KernelChoice, type KernelExports } from './kernels.js';
 import { ThreadPool } from './thread-pool.js';
 
 /** Type codes shared with asm/dequant.ts. */
@@ -61,6 +61,12 @@ export interface WasmBackendOptions {
    * spread over several memories; a small value exercises that on small models.
    */
   maxMemoryBytes?: number;
+  /**
+   * Which kernel build: 'auto' (default; the LLAMA4_KERNELS environment variable overrides it)
+   * takes the relaxed-SIMD one where the engine supports it, 'baseline' the SIMD128-only one.
+   * Both give the same results bit for bit.
+   */
+  kernels?: KernelChoice;
 }
 
 export class WasmBackend implements Backend {
@@ -73,7 +79,7 @@ export class WasmBackend implements Backend {
   private scratchBytes: number[] = [0];
 
   private constructor(first: Shard, private readonly module: WebAssembly.Module, private readonly pool: ThreadPool,
-    readonly precision: 'fast' | 'exact', private readonly shardBytes: number) {
+    readonly precision: 'fast' | 'exact', private readonly shardBytes: number, readonly kernels: KernelBuild) {
     this.shards = [first];
   }
 
@@ -84,10 +90,11 @@ export class WasmBackend implements Backend {
     if (precision !== 'fast' && precision !== 'exact') throw new Llama4Error(`precision must be 'fast' or 'exact' (got '${String(precision)}')`);
     const heap = new WasmHeap(options.maxMemoryBytes);
     new Uint8Array(heap.memory.buffer, 0, CTRL_BYTES).fill(0);
-    const module = kernelModule();
+    const build = resolveKernelBuild(options.kernels);
+    const module = kernelModule(build);
     const kernels = instantiate(module, heap.memory);
     const pool = await ThreadPool.create(threads, module, heap.memory, kernels);
-    return new WasmBackend({ heap, io: new Arena(heap, 'activations'), kernels }, module, pool, precision, heap.maxBytes);
+    return new WasmBackend({ heap, io: new Arena(heap, 'activations'), kernels }, module, pool, precision, heap.maxBytes, build);
   }
 
   get threads(): number { return this.pool.threads; }

@@ -109,3 +109,4 @@ export function attention(q: usize, k: usize, v: usize, out: usize, H: i32, Hkv:
 export { quantizeQ8_0, quantizeQ8_1, quantizeQ8_K, quantizeActivations, q8RowBytes, q8ActivationBytes, q8FormatFor, vecDotQ8, matmulQ8 } from './q8';
 export { siluMul, rmsNorm } from './elementwise';
 export { repackQ4_0x4, repackQ6_Kx4, repackQ4_Kx4 } from './repack';
+export { relaxedSelfTest } from './relaxed';

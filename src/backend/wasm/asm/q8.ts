@@ -17,7 +17,8 @@
 
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16 } from './f16';
-import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, q6a, q6b, q6c, q6d } from './repack';
+import { RS_R, matmulQ4_0R, packGroupQ8_0R } from './relaxed';
+import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, q6Stream, q6a, q6b, q6c, q6d } from './repack';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
 export const FMT_Q8_0: i32 = 0;
@@ -78,6 +79,7 @@ const CONSTS = memory.data<u32>([
   0x77800000, 0x77800000, 0x77800000, 0x77800000, // 32: 2^112 as f32
   0x7bff, 0x7bff, 0x7bff, 0x7bff, // 48: largest finite f16 magnitude
   0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 64: f32 exponent bits
+  0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, // 80: i8 15
 ], 16);
 @inline function low4(): v128 { return v128.load(CONSTS); }
 
@@ -564,8 +566,14 @@ const GROUP_MIN: i32 = 4;
 //                [i16 × n: each super-block's activations in the order rowDotQ6_Kx4 reads them]
 //                [i16 × n: the same in the order rowDotQ4_Kx4 reads them]
 @inline function tokenRecBytes(fmt: i32, n: i32): usize {
-  if (fmt == FMT_Q8_K) return <usize>n * 6 + <usize>(n >> 8) * 36;
-  return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + (fmt == FMT_Q8_0 ? <usize>(n >> 7) * X4_GROUP : 0);
+  if (fmt == FMT_Q8_K) return <usize>n * 6 + <usize>(n >> 8) * 36 + (ASC_FEATURE_RELAXED_SIMD ? <usize>n : 0);
+  return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + (fmt == FMT_Q8_0 ? <usize>(n >> 7) * X4_GROUP : 0) +
+    (relaxedQ8_0(fmt) ? <usize>(n >> 7) * RS_R : 0);
+}
+
+/** Where a token record's relaxed copy starts (relaxed builds, Q8_0): per four blocks, the layout of a relaxed group record. */
+@inline function tokenRelaxed(rec: usize, n: i32): usize {
+  return rec + (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + <usize>(n >> 7) * X4_GROUP;
 }
 
 // Four-token groups (T ≥ GROUP_MIN): G = ⌈T/4⌉ groups; the record of group g and block b is at
@@ -587,7 +595,18 @@ export function q8ActivationBytes(fmt: i32, T: i32, n: i32): i32 {
   const rows = T * q8RowBytes(fmt, n) + 64;
   if (T < GROUP_MIN) return rows + T * <i32>tokenRecBytes(fmt, n);
   const blocks = fmt == FMT_Q8_K ? n >> 8 : n >> 5;
-  return rows + ((T + 3) >> 2) * blocks * <i32>groupRecBytes(fmt);
+  const groups = rows + ((T + 3) >> 2) * blocks * <i32>groupRecBytes(fmt);
+  return relaxedQ8_0(fmt) ? groups + ((T + 3) >> 2) * blocks * <i32>RS_R : groups;
+}
+
+/** Whether this build's Q8_0 activations also get the relaxed kernels' group records. */
+@inline function relaxedQ8_0(fmt: i32): bool {
+  return ASC_FEATURE_RELAXED_SIMD && fmt == FMT_Q8_0;
+}
+
+/** Start of the relaxed group records (T ≥ GROUP_MIN, after the others). */
+@inline function relaxedBase(xq: usize, xqRowBytes: usize, T: i32, n: i32): usize {
+  return packBase(xq, xqRowBytes, T) + <usize>((T + 3) >> 2) * <usize>(n >> 5) * RS_LEGACY;
 }
 
 /** 16 int8 → two i16x8 stored at d, d + 16. */
@@ -623,6 +642,15 @@ export function packActivations(fmt: i32, xq: usize, xqRowBytes: usize, T: i32, 
     return;
   }
   const G = (T + 3) >> 2;
+  if (relaxedQ8_0(fmt)) {
+    const xr = relaxedBase(xq, xqRowBytes, T, n);
+    for (let g = 0; g < G; g++) {
+      const t0 = g << 2;
+      const x0 = xq + <usize>t0 * xqRowBytes;
+      const x1 = t0 + 1 < T ? x0 + xqRowBytes : 0, x2 = t0 + 2 < T ? x0 + 2 * xqRowBytes : 0, x3 = t0 + 3 < T ? x0 + 3 * xqRowBytes : 0;
+      for (let b = 0; b < (n >> 5); b++) packGroupQ8_0R(x0, x1, x2, x3, <usize>b * 34, xr + (<usize>b * <usize>G + <usize>g) * RS_R);
+    }
+  }
   const RS = groupRecBytes(fmt);
   const kq = fmt == FMT_Q8_K;
   const blocks = kq ? n >> 8 : n >> 5;
@@ -683,6 +711,7 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
       v128.store(pb + (<usize>s << 5), v128.load(xb, 276), 16);
       packQ6x4(d, pb + (<usize>ns << 5) + (<usize>s << 9));
       packQ4Kx4(d, pb + (<usize>ns << 5) + (<usize>n << 1) + (<usize>s << 9));
+      if (ASC_FEATURE_RELAXED_SIMD) packQ6x4R(xb + 4, pb + (<usize>ns << 5) + (<usize>n << 2) + (<usize>s << 8));
     }
     return;
   }
@@ -704,6 +733,14 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
     store<i32>(pq + (<usize>b << 2), hsumI(i32x4.extadd_pairwise_i16x8_s(s16)));
   }
   if (fmt != FMT_Q8_0) return;
+  if (relaxedQ8_0(fmt)) {
+    // The four blocks of a group in the lanes (a group record with blocks for tokens).
+    const xr = tokenRelaxed(rec, n);
+    for (let g = 0; g < (n >> 7); g++) {
+      const xb = src + <usize>g * 136;
+      packGroupQ8_0R(xb, xb + 34, xb + 68, xb + 102, 0, xr + <usize>g * RS_R);
+    }
+  }
   const cp = pq + (<usize>nb << 2), x4 = cp + <usize>n;
   for (let g = 0; g < (n >> 7); g++) {
     const o = x4 + <usize>g * X4_GROUP, c = cp + (<usize>g << 7), a = rec + (<usize>g << 8);
@@ -784,6 +821,13 @@ function rowDotQ4_0x4(w: usize, rec: usize, n: i32): f32 {
     acc = f32x4.add(acc, termQ4_0(s, f16x4Mul(h), v128.load(x)));
     p += GROUP_BYTES; x += 32;
   }
+  return addLanes(groups << 2 == nb ? 0 : q4_0x4Tail(w, rec, n), acc);
+}
+
+/** rowDotQ4_0x4's blocks past the last whole group (stored as Q4_0), added one by one from 0. */
+function q4_0x4Tail(w: usize, rec: usize, n: i32): f32 {
+  const nb = n >> 5, groups = n >> 7;
+  const dp = rec + (<usize>n << 1), qp = dp + (<usize>nb << 3), cp = qp + (<usize>nb << 2);
   let sumf: f32 = 0;
   let q = w + <usize>(groups << 2) * 18 + 2, xp = rec + (<usize>(groups << 2) << 6) + 32, c = cp + (<usize>(groups << 2) << 5);
   let d = dp + (<usize>(groups << 2) << 2), sq = qp + (<usize>(groups << 2) << 2);
@@ -794,7 +838,35 @@ function rowDotQ4_0x4(w: usize, rec: usize, n: i32): f32 {
       i32x4.add(i32x4.dot_i16x8_s(q0, v128.load(xp)), i32x4.dot_i16x8_s(q1, v128.load(xp, 16))));
     sumf += f32x4.extract_lane(termQ4_0(i32x4.splat((hsumI(s) >> 4) - (load<i32>(sq) << 3)), h1(q - 2), v128.load32_splat(d)), 0);
   }
-  return addLanes(sumf, acc);
+  return sumf;
+}
+
+/** 16 bytes of a Q4_0x4 group's quants (at p + 8) against their relaxed activations (at x, x + 64). */
+@inline function q4x4R(p: usize, x: usize, m: v128): v128 {
+  const v = v128.load(p, 8);
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 64), v128.and(i16x8.shr_u(v, 4), m),
+    i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x), v128.and(v, m), i32x4.splat(0)));
+}
+
+/**
+ * rowDotQ4_0x4 with relaxed dots (relaxed builds, whose Q4_0x4 lays four bytes of each block
+ * side by side): i32 lane k of a 16-byte load holds four bytes of block k, whose low and high
+ * nibbles meet the group's activations as laid out by packGroupQ8_0R (lanes = blocks). Same
+ * integer sums and float steps as rowDotQ4_0x4, so the same result bit for bit.
+ */
+function rowDotQ4_0x4R(w: usize, rec: usize, n: i32, xr: usize): f32 {
+  const groups = n >> 7;
+  let p = w, x = xr;
+  let acc = f32x4.splat(0);
+  for (let g = 0; g < groups; g++) {
+    const m = v128.load(CONSTS, 80);
+    // Four independent sums: one chain of dependent dots would wait on each dot's latency.
+    const s = i32x4.sub(i32x4.add(i32x4.add(q4x4R(p, x, m), q4x4R(p + 16, x + 16, m)), i32x4.add(q4x4R(p + 32, x + 32, m), q4x4R(p + 48, x + 48, m))), v128.load(x, 144));
+    const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p));
+    acc = f32x4.add(acc, termQ4_0(s, f16x4Mul(h), v128.load(x, 128)));
+    p += GROUP_BYTES; x += RS_R;
+  }
+  return addLanes(groups << 2 == n >> 5 ? 0 : q4_0x4Tail(w, rec, n), acc);
 }
 
 /** A Q4_K super-block's eight 6-bit scales as i16x8 (u0, u2: its scale words 0 and 2). */
@@ -931,17 +1003,72 @@ function rowDotQ6_Kx4(w: usize, rec: usize, n: i32): f32 {
       a4 = i32x4.add(a4, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v4), v128.load(xa, 96)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v4), v128.load(xa, 112))));
       q += 16; xa += 128;
     } while (q < end);
-    const sc = v128.load(wb, 192), s0 = i16x8.extend_low_i8x16_s(sc), s1 = i16x8.extend_high_i8x16_s(sc);
-    const e0 = i32x4.extend_low_i16x8_s(s0), e1 = i32x4.extend_high_i16x8_s(s0), e2 = i32x4.extend_low_i16x8_s(s1), e3 = i32x4.extend_high_i16x8_s(s1);
-    let acc = i32x4.mul(a1, i32x4.shuffle(e0, e2, 0, 1, 4, 5));
-    acc = i32x4.add(acc, i32x4.mul(a2, i32x4.shuffle(e0, e2, 2, 3, 6, 7)));
-    acc = i32x4.add(acc, i32x4.mul(a3, i32x4.shuffle(e1, e3, 0, 1, 4, 5)));
-    acc = i32x4.add(acc, i32x4.mul(a4, i32x4.shuffle(e1, e3, 2, 3, 6, 7)));
-    const bs = pb + (<usize>i << 5);
-    acc = i32x4.sub(acc, i32x4.shl(i32x4.add(i32x4.dot_i16x8_s(s0, v128.load(bs)), i32x4.dot_i16x8_s(s1, v128.load(bs, 16))), 5));
-    sumf += (f16(load<u16>(wb, 208)) * load<f32>(pd + (<usize>i << 2))) * <f32>hsumI(acc);
+    sumf += q6Scale(wb, a1, a2, a3, a4, pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
   }
   return sumf;
+}
+
+/**
+ * One super-block's 256 int8 activations (at a) in rowDotQ6_Kx4R's order, at o: for step i (0…3)
+ * and quant group t (0…3: q6a…q6d) the vector whose lane k holds elements 4i…4i+3 of the 16 that
+ * stream k's group t covers (128·(k >> 1) + 32t + 16·(k & 1) on).
+ */
+@inline function packQ6x4R(a: usize, o: usize): void {
+  for (let t = 0; t < 4; t++) {
+    const s = a + (<usize>t << 5);
+    const v0 = v128.load(s), v1 = v128.load(s, 16), v2 = v128.load(s, 128), v3 = v128.load(s, 144);
+    const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+    const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+    const b = o + (<usize>t << 4);
+    v128.store(b, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+    v128.store(b, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 64);
+    v128.store(b, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 128);
+    v128.store(b, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 192);
+  }
+}
+
+/**
+ * rowDotQ6_Kx4 with relaxed dots (relaxed builds, whose Q6_Kx4 interleaves the streams four bytes
+ * at a time): lane k of each dot takes four quants of stream k and their int8 activations (laid
+ * out by packQ6x4R at xr), so the sub-block sums build up in the same four vectors, and the
+ * same integer sum and float step give the same result bit for bit.
+ */
+function rowDotQ6_Kx4R(w: usize, rec: usize, n: i32): f32 {
+  const ns = n >> 8;
+  const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
+  let xa = pb + (<usize>ns << 5) + (<usize>n << 2);
+  let sumf: f32 = 0;
+  for (let i = 0; i < ns; i++) {
+    const wb = w + <usize>i * 210;
+    let a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0), a4 = i32x4.splat(0);
+    let q = wb;
+    const end = wb + 64;
+    do {
+      const A = v128.load(q), B = v128.load(q, 64), H = v128.load(q, 128);
+      a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa), q6a(A, H), a1);
+      a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 16), q6b(B, H), a2);
+      a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 32), q6c(A, H), a3);
+      a4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 48), q6d(B, H), a4);
+      q += 16; xa += 64;
+    } while (q < end);
+    sumf += q6Scale(wb, a1, a2, a3, a4, pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
+  }
+  return sumf;
+}
+
+/**
+ * A Q6_K super-block's (at wb) term from its sub-block sums (acc_t: lanes = sub-blocks 2t, 2t+1,
+ * 8+2t, 9+2t of unshifted quants): (d·y.d)·(Σ sc·sum − 32·Σ sc·bsums) (bs: the bsums; yd: y.d).
+ */
+@inline function q6Scale(wb: usize, a1: v128, a2: v128, a3: v128, a4: v128, bs: usize, yd: f32): f32 {
+  const sc = v128.load(wb, 192), s0 = i16x8.extend_low_i8x16_s(sc), s1 = i16x8.extend_high_i8x16_s(sc);
+  const e0 = i32x4.extend_low_i16x8_s(s0), e1 = i32x4.extend_high_i16x8_s(s0), e2 = i32x4.extend_low_i16x8_s(s1), e3 = i32x4.extend_high_i16x8_s(s1);
+  let acc = i32x4.mul(a1, i32x4.shuffle(e0, e2, 0, 1, 4, 5));
+  acc = i32x4.add(acc, i32x4.mul(a2, i32x4.shuffle(e0, e2, 2, 3, 6, 7)));
+  acc = i32x4.add(acc, i32x4.mul(a3, i32x4.shuffle(e1, e3, 0, 1, 4, 5)));
+  acc = i32x4.add(acc, i32x4.mul(a4, i32x4.shuffle(e1, e3, 2, 3, 6, 7)));
+  acc = i32x4.sub(acc, i32x4.shl(i32x4.add(i32x4.dot_i16x8_s(s0, v128.load(bs)), i32x4.dot_i16x8_s(s1, v128.load(bs, 16))), 5));
+  return (f16(load<u16>(wb, 208)) * yd) * <f32>hsumI(acc);
 }
 
 // The 16 sums of 16 elements go through tmp (16 × i32x4) and are scaled all at once.
@@ -986,10 +1113,10 @@ function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usi
       let v: f32;
       switch (t) {
         case T_Q8_0: v = rowDotQ8_0(row, rec, n); break;
-        case T_Q4_0X4: v = rowDotQ4_0x4(row, rec, n); break;
+        case T_Q4_0X4: v = ASC_FEATURE_RELAXED_SIMD ? rowDotQ4_0x4R(row, rec, n, tokenRelaxed(rec, n)) : rowDotQ4_0x4(row, rec, n); break;
         case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
         case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
-        case T_Q6_KX4: v = rowDotQ6_Kx4(row, rec, n); break;
+        case T_Q6_KX4: v = ASC_FEATURE_RELAXED_SIMD ? rowDotQ6_Kx4R(row, rec, n) : rowDotQ6_Kx4(row, rec, n); break;
         case T_Q4_KX4: v = rowDotQ4_Kx4(row, rec, n); break;
         default: v = vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n);
       }
@@ -1085,7 +1212,7 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
       for (let k = 0; k < 4; k++) {
         const h = k >> 1, c = <usize>(k & 1) << 4;
         const ql = wb + (<usize>h << 6) + c, qh = wb + 128 + (<usize>h << 5) + c, sc = wb + 192 + (<usize>h << 3) + <usize>(k & 1);
-        const A = x4 ? deinterleave4(wb, k) : v128.load(ql), B = x4 ? deinterleave4(wb + 64, k) : v128.load(ql, 32), H = x4 ? deinterleave4(wb + 128, k) : v128.load(qh);
+        const A = x4 ? q6Stream(wb, k) : v128.load(ql), B = x4 ? q6Stream(wb + 64, k) : v128.load(ql, 32), H = x4 ? q6Stream(wb + 128, k) : v128.load(qh);
         const o = d + (<usize>h << 8) + (c << 1);
         const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
         let s = i16x8.splat(<i16>load<i8>(sc));
@@ -1356,6 +1483,10 @@ function groupsQ6_K(w: usize, rb: usize, xq: usize, xrb: usize, T: i32, out: usi
  */
 export function matmulQ8(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usize, T: i32, out: usize, rows: i32, r0: i32, r1: i32, n: i32, scratch: usize): void {
   if (T < GROUP_MIN) { matmulFew(t, w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return; }
+  if (ASC_FEATURE_RELAXED_SIMD && (t == T_Q4_0X4 || t == T_Q4_0)) {
+    matmulQ4_0R(t, w, rowBytes, relaxedBase(xq, xqRowBytes, T, n), T, out, rows, r0, r1, n, scratch);
+    return;
+  }
   switch (t) {
     case T_Q8_0: groupsQ8_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
     case T_Q4_0: groupsQ4_0(w, rowBytes, xq, xqRowBytes, T, out, rows, r0, r1, n, scratch); return;
