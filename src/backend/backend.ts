@@ -61,6 +61,11 @@ export interface Backend {
   matrixStack(m: MatrixData, count: number): Matrix[];
   /** out[t, r] = Σ_c x[t, c] · W[r, c] for t < nTokens: the linear layer `x · Wᵀ`. */
   matmul(x: Float32Array, nTokens: number, w: Matrix, out: Float32Array): void;
+  /**
+   * The same input through several matrices of equal width (q/k/v, gate/up): outs[i] = x·ws[i]ᵀ.
+   * Optional; a backend may share work between them (one quantization of x, one job).
+   */
+  matmulMany?(x: Float32Array, nTokens: number, ws: readonly Matrix[], outs: readonly Float32Array[]): void;
   /** out[i, :] = W[ids[i], :] (embedding lookup, dequantized). */
   embedRows(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void;
   /** out[r] = x[r] / sqrt(mean(x[r]²) + eps) ⊙ weight (weight null: no scaling). out may be x. */
@@ -77,4 +82,10 @@ export interface Backend {
   /** A forward pass starts / ends: a threaded backend keeps its workers spinning in between. */
   beginPass?(): void;
   endPass?(): void;
+}
+
+/** outs[i] = x·ws[i]ᵀ for every i: one matmulMany where the backend has it, else one matmul each. */
+export function matmuls(be: Backend, x: Float32Array, nTokens: number, ws: readonly Matrix[], outs: readonly Float32Array[]): void {
+  if (be.matmulMany) be.matmulMany(x, nTokens, ws, outs);
+  else ws.forEach((w, i) => be.matmul(x, nTokens, w, outs[i]));
 }

@@ -2,7 +2,7 @@
  * Feed-forward blocks: the SwiGLU MLP and Llama 4's mixture of experts.
  * x is [T, D] (T tokens of width D); every function returns a fresh [T, D] output.
  */
-import type { Backend } from '../backend/backend.js';
+import { matmuls, type Backend } from '../backend/backend.js';
 import type { MoeFfnWeights, SwiGluWeights } from './weights.js';
 import type { Workspace } from './workspace.js';
 
@@ -14,8 +14,7 @@ export function swiglu(be: Backend, w: SwiGluWeights, x: Float32Array, T: number
   const F = w.gate.rows;
   const buf = (name: string, n: number) => (ws ? ws.f32(name, n) : new Float32Array(n));
   const g = buf('ffn.gate', T * F), u = buf('ffn.up', T * F);
-  be.matmul(x, T, w.gate, g);
-  be.matmul(x, T, w.up, u);
+  matmuls(be, x, T, [w.gate, w.up], [g, u]);
   be.siluMul(g, u, T * F);
   const out = buf('ffn.out', T * w.down.rows);
   be.matmul(g, T, w.down, out);

@@ -13,7 +13,7 @@
  * Shapes in comments: T tokens in the run, D hidden, H query heads, Hkv KV heads, d head dim,
  * E experts, F FFN width, V vocab.
  */
-import type { Backend } from '../backend/backend.js';
+import { matmuls, type Backend } from '../backend/backend.js';
 import type { LayerPlan, ModelConfig } from '../config/model-config.js';
 import { Llama4Error } from '../errors.js';
 import { firstVisiblePosition } from './attention-mask.js';
@@ -229,9 +229,7 @@ export class LlamaModel {
     const q = buf('attn.q', T * H * d); // [T, H, d]
     const k = buf('attn.k', T * Hkv * d); // [T, Hkv, d]
     const v = buf('attn.v', T * Hkv * d);
-    be.matmul(a, T, w.q, q);
-    be.matmul(a, T, w.k, k);
-    be.matmul(a, T, w.v, v);
+    matmuls(be, a, T, [w.q, w.k, w.v], [q, k, v]);
     const attn = buf('attn.heads', T * H * d);
 
     let t0 = 0;

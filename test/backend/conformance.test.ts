@@ -6,7 +6,7 @@
  */
 import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend } from '../../src/backend/backend.js';
+import { matmuls, type Backend } from '../../src/backend/backend.js';
 import { RefBackend } from '../../src/backend/ref/ref-backend.js';
 import { WasmBackend } from '../../src/backend/wasm/wasm-backend.js';
 import { ALL_DTYPES, blockSize, quantizeMatrix } from '../../src/quant/formats.js';
@@ -185,3 +185,52 @@ for (const c of candidates) {
     });
   });
 }
+
+describe('backend conformance: matmulMany (several matrices on one input) equals one matmul each, bit for bit', () => {
+  const sets: DType[][] = [
+    ['Q4_0', 'Q4_0', 'Q4_0'], // q/k/v of a Q4_0 model
+    ['Q4_K', 'Q4_K', 'Q6_K'], // Q4_K_M: v in Q6_K, one activation format (Q8_K)
+    ['Q8_0', 'Q4_0'], // one format (Q8_0), two kernels
+    ['Q8_0', 'Q4_K'], // two formats: one matmul each
+    ['F16', 'F32'], // no integer path
+    ['Q5_1', 'Q4_1', 'Q5_0', 'Q4_0'], // four matrices, two formats
+  ];
+  for (const precision of ['fast', 'exact'] as const) {
+    for (const threads of [1, 2]) {
+      it(`wasm, ${precision}, ${threads} thread${threads > 1 ? 's' : ''}`, async () => {
+        const be = await WasmBackend.create({ threads, precision });
+        try {
+          for (const types of sets) {
+            const cols = types.some((t) => blockSize(t) === 256) ? 512 : 96;
+            const ms = types.map((dtype, i) => {
+              const rows = [7, 33, 5, 12][i];
+              return be.matrix({ name: `w${i}`, dtype, rows, cols, bytes: quantizeMatrix(dtype, randArray(rows * cols, 0.5), rows, cols) });
+            });
+            for (const T of [1, 3, 4, 9]) {
+              const x = randArray(T * cols);
+              const want = ms.map((m) => { const o = new Float32Array(T * m.rows); be.matmul(x, T, m, o); return o; });
+              const got = ms.map((m) => new Float32Array(T * m.rows).fill(NaN));
+              be.matmulMany(x, T, ms, got);
+              got.forEach((g, i) => assert.ok(g.every((v, j) => Object.is(v, want[i][j])), `${types.join('+')} T ${T}: matrix ${i} (${types[i]}) differs`));
+              const viaHelper = ms.map((m) => new Float32Array(T * m.rows));
+              matmuls(be, x, T, ms, viaHelper);
+              viaHelper.forEach((g, i) => assert.ok(g.every((v, j) => Object.is(v, want[i][j])), `matmuls(): ${types.join('+')} T ${T}: matrix ${i}`));
+            }
+          }
+        } finally {
+          await be.dispose();
+        }
+      });
+    }
+  }
+
+  it('matmuls() on a backend without matmulMany runs one matmul per matrix', () => {
+    const cols = 64, ms = [9, 4].map((rows, i) => ref.matrix({ name: `r${i}`, dtype: 'Q8_0', rows, cols, bytes: quantizeMatrix('Q8_0', randArray(rows * cols), rows, cols) }));
+    const x = randArray(2 * cols);
+    const want = ms.map((m) => { const o = new Float32Array(2 * m.rows); ref.matmul(x, 2, m, o); return o; });
+    const got = ms.map((m) => new Float32Array(2 * m.rows));
+    assert.equal((ref as Backend).matmulMany, undefined);
+    matmuls(ref, x, 2, ms, got);
+    assert.deepEqual(got, want);
+  });
+});

@@ -24,6 +24,9 @@ function spyBackend(be: Backend, log: (w: Matrix, x: Float32Array, n: number) =>
   return new Proxy(be, {
     get(target, key) {
       if (key === 'matmul') return (x: Float32Array, n: number, w: Matrix, out: Float32Array) => { log(w, x, n); target.matmul(x, n, w, out); };
+      if (key === 'matmulMany' && target.matmulMany) {
+        return (x: Float32Array, n: number, ws: readonly Matrix[], outs: readonly Float32Array[]) => { for (const w of ws) log(w, x, n); target.matmulMany!(x, n, ws, outs); };
+      }
       const v = Reflect.get(target, key);
       return typeof v === 'function' ? v.bind(target) : v;
     },

@@ -41,6 +41,8 @@ export const enum Op {
   /** Workers leave their job loop to take messages (new memories), then come back. */
   Yield = 4,
   SiluMul = 5,
+  /** MatmulQ8 over several matrices sharing one quantized input; work items are their rows, in order. */
+  MatmulQ8Many = 6,
 }
 
 /**

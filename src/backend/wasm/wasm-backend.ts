@@ -10,7 +10,7 @@ import { RefBackend } from '../ref/ref-backend.js';
 import { Llama4Error, assert } from '../../errors.js';
 import type { DType } from '../../io/tensor.js';
 import { rowBytes } from '../../quant/formats.js';
-import { CTRL_BYTES, Ctrl, MAX_SHARDS, MAX_THREADS, Op } from './control.js';
+import { CTRL_BYTES, Ctrl, MAX_ARGS, MAX_SHARDS, MAX_THREADS, Op } from './control.js';
 import { Arena, WasmHeap } from './heap.js';
 import { instantiate, kernelModule, resolveKernelBuild, type KernelBuild, type KernelChoice, type KernelExports } from './kernels.js';
 import { ThreadPool } from './thread-pool.js';
@@ -228,6 +228,33 @@ export class WasmBackend implements Backend {
       this.pool.run(Op.Matmul, [t, m.addr, m.rowBytes, xa, nTokens, m.cols, oa, m.rows], m.rows, { shard: m.shard, minChunk: this.rowGrain(m, nTokens) });
     }
     out.set(heap.f32.subarray(oa >>> 2, (oa >>> 2) + nTokens * m.rows));
+  }
+
+  /**
+   * Matrices of one width whose weights share an activation format and a memory: the input is
+   * quantized once and all their rows are one job. Otherwise one matmul each.
+   */
+  matmulMany(x: Float32Array, nTokens: number, ws: readonly Matrix[], outs: readonly Float32Array[]): void {
+    const ms = ws as readonly WasmMatrix[], m0 = ms[0];
+    const { heap, io, kernels } = this.shards[m0.shard];
+    const fmt = this.precision === 'fast' ? kernels.q8FormatFor(m0.code) : -1;
+    // Five arguments per matrix after five shared ones must fit the control block.
+    const fused = ms.length > 1 && 5 + 5 * ms.length <= MAX_ARGS && fmt >= 0 &&
+      ms.every((m) => m.shard === m0.shard && m.cols === m0.cols && kernels.q8FormatFor(m.code) === fmt);
+    if (!fused) { ms.forEach((m, i) => this.matmul(x, nTokens, m, outs[i])); return; }
+    const cols = m0.cols, xBytes = nTokens * cols * 4;
+    const qRow = kernels.q8RowBytes(fmt, cols), qBytes = kernels.q8ActivationBytes(fmt, nTokens, cols);
+    const oBytes = ms.map((m) => nTokens * m.rows * 4);
+    io.reset(xBytes + qBytes + oBytes.reduce((a, b) => a + b, 0) + 16 * (ms.length + 2));
+    const xa = io.take(xBytes), qa = io.take(qBytes), oa = oBytes.map((b) => io.take(b));
+    heap.f32.set(x.subarray(0, nTokens * cols), xa >>> 2);
+    kernels.quantizeActivations(fmt, xa, qa, nTokens, cols);
+    const args = [qa, qRow, nTokens, cols, ms.length];
+    ms.forEach((m, i) => args.push(m.code, m.addr, m.rowBytes, oa[i], m.rows));
+    const total = ms.reduce((n, m) => n + m.rows, 0);
+    const grain = Math.min(...ms.map((m) => this.rowGrain(m, nTokens)));
+    this.pool.run(Op.MatmulQ8Many, args, total, { shard: m0.shard, minChunk: grain });
+    ms.forEach((m, i) => outs[i].set(heap.f32.subarray(oa[i] >>> 2, (oa[i] >>> 2) + nTokens * m.rows)));
   }
 
   /**
