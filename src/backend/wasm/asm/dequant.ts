@@ -15,7 +15,7 @@ export const T_Q5_1: i32 = 7;
 export const T_Q4_K: i32 = 8;
 export const T_Q5_K: i32 = 9;
 export const T_Q6_K: i32 = 10;
-import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, blockQuants, blockScaleAddr, deinterleave4, q6Stream, q6a, q6b, q6c, q6d } from './repack';
+import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, blockQuants, blockScaleAddr, deinterleave4, kStream, q6a, q6b, q6c, q6d } from './repack';
 
 /** 8 f16 values (i16x8 lanes) → two f32x4 halves written to dst and dst+16. */
 @inline function f16x8(src: usize, dst: usize): void {
@@ -159,7 +159,7 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
         let o = dst + <usize>b * 1024;
         for (let j = 0; j < 4; j++) {
           const q = p + 16 + (<usize>j << 5);
-          const c0 = x4 ? deinterleave4(p + 16, j) : v128.load(q), c1 = x4 ? deinterleave4(p + 80, j) : v128.load(q, 16);
+          const c0 = x4 ? kStream(p + 16, j) : v128.load(q), c1 = x4 ? kStream(p + 80, j) : v128.load(q, 16);
           const d1 = d * <f32>scaleK4(sc, 2 * j), m1 = dmin * <f32>minK4(sc, 2 * j);
           const d2 = d * <f32>scaleK4(sc, 2 * j + 1), m2 = dmin * <f32>minK4(sc, 2 * j + 1);
           storeU4(v128.and(c0, lowMask), d1, m1, o);
@@ -200,7 +200,7 @@ export function dequantRow(t: i32, src: usize, dst: usize, n: i32): void {
         for (let k = 0; k < 4; k++) {
           // pass k: half k >> 1, 16 columns from 16·(k & 1) (repack.ts)
           const ql = p + (<usize>(k >> 1) << 6) + (<usize>(k & 1) << 4), qh = p + 128 + (<usize>(k >> 1) << 5) + (<usize>(k & 1) << 4);
-          const A = x4 ? q6Stream(p, k) : v128.load(ql), B = x4 ? q6Stream(p + 64, k) : v128.load(ql, 32), H = x4 ? q6Stream(p + 128, k) : v128.load(qh);
+          const A = x4 ? kStream(p, k) : v128.load(ql), B = x4 ? kStream(p + 64, k) : v128.load(ql, 32), H = x4 ? kStream(p + 128, k) : v128.load(qh);
           const sb = ((k >> 1) << 3) + (k & 1); // sub-block of group 0; groups 1…3 are 2, 4, 6 further
           storeQ6(q6a(A, H), d * <f32>load<i8>(p + 192 + sb), o + (<usize>sb << 6));
           storeQ6(q6b(B, H), d * <f32>load<i8>(p + 194 + sb), o + (<usize>(sb + 2) << 6));

@@ -18,7 +18,7 @@
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16 } from './f16';
 import { RS_R, matmulQ4_0R, packGroupQ8_0R } from './relaxed';
-import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, q6Stream, q6a, q6b, q6c, q6d } from './repack';
+import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, kStream, q6a, q6b, q6c, q6d } from './repack';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
 export const FMT_Q8_0: i32 = 0;
@@ -566,7 +566,7 @@ const GROUP_MIN: i32 = 4;
 //                [i16 × n: each super-block's activations in the order rowDotQ6_Kx4 reads them]
 //                [i16 × n: the same in the order rowDotQ4_Kx4 reads them]
 @inline function tokenRecBytes(fmt: i32, n: i32): usize {
-  if (fmt == FMT_Q8_K) return <usize>n * 6 + <usize>(n >> 8) * 36 + (ASC_FEATURE_RELAXED_SIMD ? <usize>n : 0);
+  if (fmt == FMT_Q8_K) return <usize>n * 6 + <usize>(n >> 8) * 36 + (ASC_FEATURE_RELAXED_SIMD ? <usize>n << 1 : 0);
   return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + (fmt == FMT_Q8_0 ? <usize>(n >> 7) * X4_GROUP : 0) +
     (relaxedQ8_0(fmt) ? <usize>(n >> 7) * RS_R : 0);
 }
@@ -711,7 +711,10 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
       v128.store(pb + (<usize>s << 5), v128.load(xb, 276), 16);
       packQ6x4(d, pb + (<usize>ns << 5) + (<usize>s << 9));
       packQ4Kx4(d, pb + (<usize>ns << 5) + (<usize>n << 1) + (<usize>s << 9));
-      if (ASC_FEATURE_RELAXED_SIMD) packQ6x4R(xb + 4, pb + (<usize>ns << 5) + (<usize>n << 2) + (<usize>s << 8));
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        packQ6x4R(xb + 4, pb + (<usize>ns << 5) + (<usize>n << 2) + (<usize>s << 8));
+        packQ4Kx4R(xb + 4, pb + (<usize>ns << 5) + <usize>n * 5 + (<usize>s << 8));
+      }
     }
     return;
   }
@@ -971,12 +974,7 @@ function rowDotQ4_Kx4(w: usize, rec: usize, n: i32): f32 {
       hi = i32x4.add(hi, i32x4.add(i32x4.dot_i16x8_s(i16x8.shr_u(v, 4), v128.load(xa, 16)), i32x4.dot_i16x8_s(i16x8.shr_u(u, 4), v128.load(xa, 48))));
       q += 16; xa += 64;
     } while (q < end);
-    const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
-    const sc = q4kScales(u0, u2);
-    const even = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 0, 2, 4, 6, 0, 2, 4, 6));
-    const odd = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 1, 3, 5, 7, 1, 3, 5, 7));
-    const isum = hsumI(i32x4.add(i32x4.mul(lo, even), i32x4.mul(hi, odd)));
-    sumf = q4kAdd(sumf, wb, isum, u1, u2, pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
+    sumf = q4kTerm(sumf, wb, lo, hi, pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
   }
   return sumf;
 }
@@ -1025,6 +1023,61 @@ function rowDotQ6_Kx4(w: usize, rec: usize, n: i32): f32 {
     v128.store(b, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 128);
     v128.store(b, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 192);
   }
+}
+
+/**
+ * One super-block's 256 int8 activations (at a) in rowDotQ4_Kx4R's order, at o: for step i (0…7)
+ * the vector whose lane k holds elements 4i…4i+3 of sub-block 2k (at 32i), then of 2k + 1.
+ */
+@inline function packQ4Kx4R(a: usize, o: usize): void {
+  for (let h = 0; h < 2; h++) {
+    const e = a + (<usize>h << 4), b = o + (<usize>h << 7);
+    transpose4s(v128.load(e), v128.load(e, 64), v128.load(e, 128), v128.load(e, 192), b, 32);
+    transpose4s(v128.load(e, 32), v128.load(e, 96), v128.load(e, 160), v128.load(e, 224), b + 16, 32);
+  }
+}
+
+/**
+ * rowDotQ4_Kx4 with relaxed dots (relaxed builds, whose Q4_Kx4 interleaves the streams four bytes
+ * at a time): lane k of a dot takes four bytes of stream k — low nibbles of sub-block 2k, high of
+ * 2k + 1 — against their int8 activations (packQ4Kx4R), so the sums build up as in rowDotQ4_Kx4
+ * and give its result bit for bit.
+ */
+function rowDotQ4_Kx4R(w: usize, rec: usize, n: i32): f32 {
+  const ns = n >> 8;
+  const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
+  let xa = pb + (<usize>ns << 5) + <usize>n * 5;
+  let sumf: f32 = 0;
+  for (let i = 0; i < ns; i++) {
+    const wb = w + <usize>i * 144;
+    let lo = i32x4.splat(0), hi = i32x4.splat(0), lo2 = i32x4.splat(0), hi2 = i32x4.splat(0);
+    let q = wb + 16;
+    const end = wb + 144;
+    do {
+      const m = v128.load(CONSTS, 80);
+      const v = v128.load(q), u = v128.load(q, 16);
+      lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa), v128.and(v, m), lo);
+      hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 16), v128.and(i16x8.shr_u(v, 4), m), hi);
+      lo2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 32), v128.and(u, m), lo2);
+      hi2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 48), v128.and(i16x8.shr_u(u, 4), m), hi2);
+      q += 32; xa += 64;
+    } while (q < end);
+    sumf = q4kTerm(sumf, wb, i32x4.add(lo, lo2), i32x4.add(hi, hi2), pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
+  }
+  return sumf;
+}
+
+/**
+ * sumf plus a Q4_K super-block's term from its sub-block sums (lo: lanes = sub-blocks 0, 2, 4, 6;
+ * hi: 1, 3, 5, 7): the sums scaled by the 6-bit scales, then q4kAdd (bs: bsums, yd: y.d).
+ */
+@inline function q4kTerm(sumf: f32, wb: usize, lo: v128, hi: v128, bs: usize, yd: f32): f32 {
+  const u0 = load<u32>(wb, 4), u1 = load<u32>(wb, 8), u2 = load<u32>(wb, 12);
+  const sc = q4kScales(u0, u2);
+  const even = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 0, 2, 4, 6, 0, 2, 4, 6));
+  const odd = i32x4.extend_low_i16x8_u(i16x8.shuffle(sc, sc, 1, 3, 5, 7, 1, 3, 5, 7));
+  const isum = hsumI(i32x4.add(i32x4.mul(lo, even), i32x4.mul(hi, odd)));
+  return q4kAdd(sumf, wb, isum, u1, u2, bs, yd);
 }
 
 /**
@@ -1117,7 +1170,7 @@ function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usi
         case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
         case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
         case T_Q6_KX4: v = ASC_FEATURE_RELAXED_SIMD ? rowDotQ6_Kx4R(row, rec, n) : rowDotQ6_Kx4(row, rec, n); break;
-        case T_Q4_KX4: v = rowDotQ4_Kx4(row, rec, n); break;
+        case T_Q4_KX4: v = ASC_FEATURE_RELAXED_SIMD ? rowDotQ4_Kx4R(row, rec, n) : rowDotQ4_Kx4(row, rec, n); break;
         default: v = vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n);
       }
       store<f32>(o + <usize>tok * os, v);
@@ -1212,7 +1265,7 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
       for (let k = 0; k < 4; k++) {
         const h = k >> 1, c = <usize>(k & 1) << 4;
         const ql = wb + (<usize>h << 6) + c, qh = wb + 128 + (<usize>h << 5) + c, sc = wb + 192 + (<usize>h << 3) + <usize>(k & 1);
-        const A = x4 ? q6Stream(wb, k) : v128.load(ql), B = x4 ? q6Stream(wb + 64, k) : v128.load(ql, 32), H = x4 ? q6Stream(wb + 128, k) : v128.load(qh);
+        const A = x4 ? kStream(wb, k) : v128.load(ql), B = x4 ? kStream(wb + 64, k) : v128.load(ql, 32), H = x4 ? kStream(wb + 128, k) : v128.load(qh);
         const o = d + (<usize>h << 8) + (c << 1);
         const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
         let s = i16x8.splat(<i16>load<i8>(sc));
@@ -1241,7 +1294,7 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
     for (let j = 0; j < 4; j++) {
       const k0 = 2 * j, k1 = 2 * j + 1;
       const q = wb + (q4 ? 16 : 48) + (<usize>j << 5), o = d + (<usize>j << 7);
-      const c0 = x4 ? deinterleave4(wb + 16, j) : v128.load(q), c1 = x4 ? deinterleave4(wb + 80, j) : v128.load(q, 16);
+      const c0 = x4 ? kStream(wb + 16, j) : v128.load(q), c1 = x4 ? kStream(wb + 80, j) : v128.load(q, 16);
       const sc0 = byteOf(sl, sh, k0), sc1 = byteOf(sl, sh, k1);
       if (q4) {
         widenScaledU(v128.and(c0, M0F), sc0, o);

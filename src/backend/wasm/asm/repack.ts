@@ -11,7 +11,7 @@
 // interleaved the same way (interleave4), so a dot's lane k sums a sub-block of stream k and the
 // sixteen sub-block sums of a super-block come out in four vectors. Scales and d stay in place.
 //
-// Relaxed-SIMD builds interleave Q4_0x4 and Q6_Kx4 by four bytes instead of two (see below).
+// Relaxed-SIMD builds interleave all three by four bytes instead of two (see below).
 //
 // Q4_Kx4: the four 32-byte quant streams of a Q4_K super-block interleaved likewise (two halves),
 // so dot lanes are the four even sub-blocks (low nibbles) or the four odd ones (high nibbles).
@@ -42,13 +42,16 @@ export function groupQuants(p: usize, k: i32): v128 {
   return ASC_FEATURE_RELAXED_SIMD ? deinterleave4x32(p + 8, k) : deinterleave4(p + 8, k);
 }
 
-/** Stream k (0…3) of 64 bytes of a Q6_Kx4 super-block at p (ql, ql + 64 or qh). */
-export function q6Stream(p: usize, k: i32): v128 {
+/**
+ * Stream k (0…3) of 64 interleaved bytes of a Q6_Kx4 super-block (ql, ql + 64 or qh) or a
+ * Q4_Kx4 one (either half of the quants) at p.
+ */
+export function kStream(p: usize, k: i32): v128 {
   return ASC_FEATURE_RELAXED_SIMD ? deinterleave4x32(p, k) : deinterleave4(p, k);
 }
 
-// Relaxed builds lay Q4_0x4 and Q6_Kx4 quants out by four bytes, not two (vector i = bytes
-// 4i…4i+3 of streams 0…3), the unit of one lane of a relaxed i8 dot.
+// Relaxed builds lay Q4_0x4, Q6_Kx4 and Q4_Kx4 quants out by four bytes, not two (vector i =
+// bytes 4i…4i+3 of streams 0…3), the unit of one lane of a relaxed i8 dot.
 
 /** Transposes the i32 lanes of q0…q3 into 64 bytes at dst. */
 @inline function interleave4x32(q0: v128, q1: v128, q2: v128, q3: v128, dst: usize): void {
@@ -112,8 +115,13 @@ export function repackQ4_Kx4(w: usize, rows: i32, rowBytes: usize, n: i32): void
       const p = w + <usize>r * rowBytes + <usize>i * 144;
       const a0 = v128.load(p, 16), a1 = v128.load(p, 48), a2 = v128.load(p, 80), a3 = v128.load(p, 112);
       const b0 = v128.load(p, 32), b1 = v128.load(p, 64), b2 = v128.load(p, 96), b3 = v128.load(p, 128);
-      interleave4(a0, a1, a2, a3, p + 16);
-      interleave4(b0, b1, b2, b3, p + 80);
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        interleave4x32(a0, a1, a2, a3, p + 16);
+        interleave4x32(b0, b1, b2, b3, p + 80);
+      } else {
+        interleave4(a0, a1, a2, a3, p + 16);
+        interleave4(b0, b1, b2, b3, p + 80);
+      }
     }
   }
 }
