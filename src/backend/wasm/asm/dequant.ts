@@ -15,7 +15,7 @@ export const T_Q5_1: i32 = 7;
 export const T_Q4_K: i32 = 8;
 export const T_Q5_K: i32 = 9;
 export const T_Q6_K: i32 = 10;
-import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, blockQuants, blockScaleAddr, deinterleave4, kStream, q6a, q6b, q6c, q6d } from './repack';
+import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, blockQuants, blockScaleAddr, kStream, q6a, q6b, q6c, q6d } from './repack';
 
 /** 8 f16 values (i16x8 lanes) → two f32x4 halves written to dst and dst+16. */
 @inline function f16x8(src: usize, dst: usize): void {

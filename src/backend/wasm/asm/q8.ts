@@ -18,7 +18,7 @@
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16 } from './f16';
 import { RS_R, matmulQ4_0R, packGroupQ8_0R } from './relaxed';
-import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, deinterleave4, kStream, q6a, q6b, q6c, q6d } from './repack';
+import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, kStream, q6a, q6b, q6c, q6d } from './repack';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
 export const FMT_Q8_0: i32 = 0;

@@ -64,7 +64,7 @@ export function kStream(p: usize, k: i32): v128 {
 }
 
 /** Stream k (0…3) of the 64 bytes at p (the inverse of interleave4x32). */
-export function deinterleave4x32(p: usize, k: i32): v128 {
+function deinterleave4x32(p: usize, k: i32): v128 {
   const o0 = v128.load(p), o1 = v128.load(p, 16), o2 = v128.load(p, 32), o3 = v128.load(p, 48);
   switch (k) {
     case 0: return i64x2.shuffle(i32x4.shuffle(o0, o1, 0, 4, 0, 4), i32x4.shuffle(o2, o3, 0, 4, 0, 4), 0, 2);
@@ -88,7 +88,7 @@ export function deinterleave4x32(p: usize, k: i32): v128 {
 }
 
 /** Stream k (0…3) of the 64 interleaved bytes at p (the inverse of interleave4). */
-export function deinterleave4(p: usize, k: i32): v128 {
+function deinterleave4(p: usize, k: i32): v128 {
   const o0 = v128.load(p), o1 = v128.load(p, 16), o2 = v128.load(p, 32), o3 = v128.load(p, 48);
   let u: v128, v: v128;
   switch (k) {
