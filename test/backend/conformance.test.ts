@@ -97,7 +97,7 @@ for (const c of candidates) {
     });
 
     it('attention: GQA, ragged key ranges, chunk-style starts', () => {
-      for (const [H, Hkv, d] of [[4, 2, 16], [8, 8, 64], [6, 2, 8], [4, 1, 6]]) {
+      for (const [H, Hkv, d] of [[4, 2, 16], [8, 8, 64], [6, 2, 8], [4, 1, 6], [4, 2, 36], [2, 1, 128]]) {
         const rows = 37, T = 5;
         const q = randArray(T * H * d), k = randArray(rows * Hkv * d), v = randArray(rows * Hkv * d);
         const keyStart = Int32Array.from([0, 0, 5, 20, 36]);
@@ -110,10 +110,10 @@ for (const c of candidates) {
       }
     });
 
-    it('attention over hundreds of keys (enough work to be split across threads)', () => {
-      const H = 8, Hkv = 2, d = 64, rows = 600, T = 5;
+    it('attention over hundreds and thousands of keys (split across threads; over 1024 keys the values are summed in one pass)', () => {
+      const H = 8, Hkv = 2, d = 64, rows = 1600, T = 6;
       const q = randArray(T * H * d), k = randArray(rows * Hkv * d), v = randArray(rows * Hkv * d);
-      const keyStart = Int32Array.from([0, 0, 100, 512, 599]), keyEnd = Int32Array.from([1, 300, 596, 599, 600]);
+      const keyStart = Int32Array.from([0, 0, 100, 512, 599, 3]), keyEnd = Int32Array.from([1, 300, 596, 599, 600, 1600]);
       const args = { q, k, v, nTokens: T, nHeads: H, nKvHeads: Hkv, headDim: d, keyStart, keyEnd, scale: 1 / Math.sqrt(d) };
       const want = new Float32Array(T * H * d), got = new Float32Array(T * H * d);
       ref.attention({ ...args, out: want });

@@ -61,46 +61,101 @@ export function matmul(t: i32, w: usize, rowBytes: usize, x: usize, T: i32, cols
   }
 }
 
+/** The four lane sums of a, b, c, d as one vector. */
+@inline function hsum4f(a: v128, b: v128, c: v128, d: v128): v128 {
+  const t0 = f32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const t1 = f32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
 /**
  * Causal attention for the (token, head) pairs p in [p0, p1), p = t·H + h. q/out are
- * [T, H, d], k/v are [rows, Hkv, d]; token t sees cache rows [keyStart[t], keyEnd[t]) (i32
- * arrays). `scores` is this thread's scratch of at least max(keyEnd − keyStart) floats.
+ * [T, H, d], k/v are [rows, Hkv, d] (d a multiple of 4); token t sees cache rows
+ * [keyStart[t], keyEnd[t]) (i32 arrays). `scores` is this thread's scratch of at least
+ * max(keyEnd − keyStart) floats. Scores are taken four keys at a time (each q load serves four
+ * keys, one transposing sum for four) and, up to 1024 keys, the weighted sum of values is kept in
+ * registers, eight vectors of the output at a time, instead of being loaded and stored per key.
  */
 export function attention(q: usize, k: usize, v: usize, out: usize, H: i32, Hkv: i32, d: i32, keyStart: usize, keyEnd: usize, scale: f32, p0: i32, p1: i32, scores: usize): void {
   const group = H / Hkv;
   const kvStride = <usize>(Hkv * d) << 2;
   const dBytes = <usize>d << 2;
+  const sv = f32x4.splat(scale);
   for (let p = p0; p < p1; p++) {
     const t = p / H, h = p % H, kvh = h / group;
     const qp = q + <usize>p * dBytes;
     const s0 = load<i32>(keyStart + (<usize>t << 2)), s1 = load<i32>(keyEnd + (<usize>t << 2));
-    const kb = k + <usize>kvh * dBytes, vb = v + <usize>kvh * dBytes;
-    let max: f32 = -Infinity;
-    for (let s = s0; s < s1; s++) {
-      const sc = dot(qp, kb + <usize>s * kvStride, d) * scale;
-      store<f32>(scores + (<usize>(s - s0) << 2), sc);
-      if (sc > max) max = sc;
+    const n = s1 - s0;
+    const kb = k + <usize>kvh * dBytes + <usize>s0 * kvStride, vb = v + <usize>kvh * dBytes + <usize>s0 * kvStride;
+    let mv = f32x4.splat(-Infinity);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const k0 = kb + <usize>j * kvStride, k1 = k0 + kvStride, k2 = k1 + kvStride, k3 = k2 + kvStride;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let i: usize = 0; i < dBytes; i += 16) {
+        const qv = v128.load(qp + i);
+        a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + i)));
+        a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + i)));
+        a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + i)));
+        a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + i)));
+      }
+      const sc = f32x4.mul(hsum4f(a0, a1, a2, a3), sv);
+      v128.store(scores + (<usize>j << 2), sc);
+      mv = f32x4.max(mv, sc);
+    }
+    let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (; j < n; j++) {
+      const sc = dot(qp, kb + <usize>j * kvStride, d) * scale;
+      store<f32>(scores + (<usize>j << 2), sc);
+      if (sc > mx) mx = sc;
     }
     let sum: f32 = 0;
-    for (let s = s0; s < s1; s++) {
-      const e = Mathf.exp(load<f32>(scores + (<usize>(s - s0) << 2)) - max);
-      store<f32>(scores + (<usize>(s - s0) << 2), e);
+    for (let s = 0; s < n; s++) {
+      const e = Mathf.exp(load<f32>(scores + (<usize>s << 2)) - mx);
+      store<f32>(scores + (<usize>s << 2), e);
       sum += e;
     }
     const op = out + <usize>p * dBytes;
-    memory.fill(op, 0, dBytes);
-    for (let s = s0; s < s1; s++) {
-      const wv = f32x4.splat(load<f32>(scores + (<usize>(s - s0) << 2)));
-      const vp = vb + <usize>s * kvStride;
-      for (let i = 0; i < d; i += 4) {
-        const off = <usize>i << 2;
-        v128.store(op + off, f32x4.add(v128.load(op + off), f32x4.mul(wv, v128.load(vp + off))));
-      }
-    }
     const inv = f32x4.splat(1 / sum);
-    for (let i = 0; i < d; i += 4) {
-      const off = <usize>i << 2;
-      v128.store(op + off, f32x4.mul(v128.load(op + off), inv));
+    let c: usize = 0;
+    if (n > 1024) {
+      // Many keys: one pass over the values (each row read once; a second pass would miss the cache).
+      memory.fill(op, 0, dBytes);
+      let vp = vb;
+      for (let s = 0; s < n; s++, vp += kvStride) {
+        const w = v128.load32_splat(scores + (<usize>s << 2));
+        for (let i: usize = 0; i < dBytes; i += 16) v128.store(op + i, f32x4.add(v128.load(op + i), f32x4.mul(w, v128.load(vp + i))));
+      }
+      for (let i: usize = 0; i < dBytes; i += 16) v128.store(op + i, f32x4.mul(v128.load(op + i), inv));
+      continue;
+    }
+    // Eight output vectors at a time live in registers across all keys.
+    for (; c + 128 <= dBytes; c += 128) {
+      let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+      let o4 = f32x4.splat(0), o5 = f32x4.splat(0), o6 = f32x4.splat(0), o7 = f32x4.splat(0);
+      let vp = vb + c;
+      for (let s = 0; s < n; s++, vp += kvStride) {
+        const w = v128.load32_splat(scores + (<usize>s << 2));
+        o0 = f32x4.add(o0, f32x4.mul(w, v128.load(vp)));
+        o1 = f32x4.add(o1, f32x4.mul(w, v128.load(vp, 16)));
+        o2 = f32x4.add(o2, f32x4.mul(w, v128.load(vp, 32)));
+        o3 = f32x4.add(o3, f32x4.mul(w, v128.load(vp, 48)));
+        o4 = f32x4.add(o4, f32x4.mul(w, v128.load(vp, 64)));
+        o5 = f32x4.add(o5, f32x4.mul(w, v128.load(vp, 80)));
+        o6 = f32x4.add(o6, f32x4.mul(w, v128.load(vp, 96)));
+        o7 = f32x4.add(o7, f32x4.mul(w, v128.load(vp, 112)));
+      }
+      const o = op + c;
+      v128.store(o, f32x4.mul(o0, inv)); v128.store(o, f32x4.mul(o1, inv), 16);
+      v128.store(o, f32x4.mul(o2, inv), 32); v128.store(o, f32x4.mul(o3, inv), 48);
+      v128.store(o, f32x4.mul(o4, inv), 64); v128.store(o, f32x4.mul(o5, inv), 80);
+      v128.store(o, f32x4.mul(o6, inv), 96); v128.store(o, f32x4.mul(o7, inv), 112);
+    }
+    for (; c < dBytes; c += 16) {
+      let o0 = f32x4.splat(0);
+      let vp = vb + c;
+      for (let s = 0; s < n; s++, vp += kvStride) o0 = f32x4.add(o0, f32x4.mul(v128.load32_splat(scores + (<usize>s << 2)), v128.load(vp)));
+      v128.store(op + c, f32x4.mul(o0, inv));
     }
   }
 }
