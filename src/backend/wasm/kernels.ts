@@ -70,23 +70,32 @@ export function kernelModule(build: KernelBuild = 'baseline'): WebAssembly.Modul
   return m;
 }
 
-let autoChoice: KernelBuild | null = null;
 /**
- * The build `choice` names; for 'auto' (the default, or the LLAMA4_KERNELS environment variable)
- * the relaxed one where it validates and its self-test passes, else the baseline.
+ * The build `choice` names: for 'auto' (the default, or the LLAMA4_KERNELS environment variable)
+ * the relaxed one where it compiles and its self-test passes, else the baseline; 'relaxed' where
+ * that fails is an error (the engine would compute wrong results).
  */
 export function resolveKernelBuild(choice: KernelChoice = (process.env.LLAMA4_KERNELS as KernelChoice | undefined) ?? 'auto'): KernelBuild {
-  if (choice === 'baseline' || choice === 'relaxed') return choice;
-  if (choice !== 'auto') throw new Llama4Error(`unknown kernel build '${String(choice)}' (LLAMA4_KERNELS): use auto, baseline or relaxed`);
-  if (autoChoice === null) autoChoice = relaxedWorks() ? 'relaxed' : 'baseline';
-  return autoChoice;
+  if (choice === 'baseline') return choice;
+  if (choice !== 'auto' && choice !== 'relaxed') throw new Llama4Error(`unknown kernel build '${String(choice)}' (LLAMA4_KERNELS): use auto, baseline or relaxed`);
+  const problem = relaxedProblem();
+  if (problem === null) return 'relaxed';
+  if (choice === 'relaxed') throw new Llama4Error(problem);
+  return 'baseline';
 }
 
-function relaxedWorks(): boolean {
-  try { kernelModule('relaxed'); } catch { return false; }
-  const memory = new WebAssembly.Memory({ initial: 17, maximum: 17, shared: true });
-  const k = instantiate(kernelModule('relaxed'), memory);
-  return k.relaxedSelfTest() === 1;
+let relaxedChecked: string | null | undefined;
+/** Why the relaxed build cannot be used here, or null when it can (checked once). */
+function relaxedProblem(): string | null {
+  if (relaxedChecked !== undefined) return relaxedChecked;
+  try {
+    const memory = new WebAssembly.Memory({ initial: 17, maximum: 17, shared: true });
+    relaxedChecked = instantiate(kernelModule('relaxed'), memory).relaxedSelfTest() === 1 ? null
+      : 'this JavaScript engine computes WebAssembly relaxed SIMD dot products wrongly (its self-test failed): use the baseline kernels';
+  } catch (err) {
+    relaxedChecked = err instanceof Llama4Error ? err.message : `the relaxed-SIMD kernels cannot be used: ${(err as Error).message}`;
+  }
+  return relaxedChecked;
 }
 
 export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {

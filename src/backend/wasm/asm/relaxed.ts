@@ -1,11 +1,12 @@
-// Kernels for engines with relaxed SIMD (compiled into kernels-relaxed.wasm only; kernels.ts picks
-// that build where the engine validates it and gets its self-test right). Their one new
-// instruction is i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, c): 16 products of a signed byte of a
-// and a byte of b below 128, summed four by four into c's lanes — one AVX-VNNI vpdpbusd on x86,
-// sixteen multiply-adds in one instruction where the baseline kernels need two instructions for
-// eight. Every operand b here is a weight quant in [0, 15], so the result is exact and the same
-// on every engine; the sums are the integers the baseline kernels compute, so results stay bit
-// for bit those of vecDotQ8.
+// Relaxed-SIMD kernels (compiled into kernels-relaxed.wasm only; kernels.ts picks that build where
+// the engine compiles it and gets its self-test right). Their one new instruction is
+// i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, c): 16 products of a signed byte of a and a byte of b
+// below 128, summed four by four into c's lanes — one AVX-VNNI vpdpbusd on x86, sixteen
+// multiply-adds in one instruction where the baseline kernels need two instructions for eight.
+// Every operand b is a weight quant in [0, 63], so the result is exact and the same on every
+// engine; the sums are the integers the baseline kernels compute, so results stay bit for bit
+// theirs. This file holds the Q4_0 prefill GEMM and the self-test; the one-token row dots
+// (rowDotQ4_0x4R, rowDotQ4_Kx4R, rowDotQ6_Kx4R) sit in q8.ts beside the kernels they mirror.
 import { blockQuants, blockScaleAddr, T_Q4_0X4 } from './repack';
 import { f16 } from './f16';
 
