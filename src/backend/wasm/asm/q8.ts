@@ -18,6 +18,7 @@
 import { T_Q8_0, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q4_K, T_Q5_K, T_Q6_K } from './dequant';
 import { f16 } from './f16';
 import { RS_R, matmulQ4_0R, packGroupQ8_0R } from './relaxed';
+import { loadSums, storeSums, transpose4, transpose4s } from './lanes';
 import { T_Q4_0X4, T_Q6_KX4, T_Q4_KX4, GROUP_BYTES, blockQuants, blockScaleAddr, kStream, q6a, q6b, q6c, q6d } from './repack';
 
 /** Activation formats: block_q8_0 (34 bytes / 32), block_q8_1 (36 / 32), block_q8_K (292 / 256). */
@@ -615,16 +616,6 @@ export function q8ActivationBytes(fmt: i32, T: i32, n: i32): i32 {
   v128.store(d, i16x8.extend_high_i8x16_s(q), 16);
 }
 
-/** Transposes the i32 lanes of a, b, c, d and stores the four results at o, o + 16, o + 32, o + 48. */
-@inline function transpose4(a: v128, b: v128, c: v128, d: v128, o: usize): void {
-  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
-  const t2 = i32x4.shuffle(c, d, 0, 4, 1, 5), t3 = i32x4.shuffle(c, d, 2, 6, 3, 7);
-  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-  v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-  v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-  v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
-}
-
 /** The i16 widening of 8 int8 of token row `src` at byte offset o, or zeros for a padding token. */
 @inline function tok8(src: usize, valid: bool, o: usize): v128 {
   return valid ? v128.load8x8_s(src + o) : i32x4.splat(0);
@@ -756,16 +747,6 @@ function packToken(fmt: i32, src: usize, rec: usize, n: i32): void {
     v128.store(o, v128.load(pd + (<usize>g << 4)), 256);
     v128.store(o, v128.load(pq + (<usize>g << 4)), 272);
   }
-}
-
-/** transpose4 with the four results `stride` bytes apart. */
-@inline function transpose4s(a: v128, b: v128, c: v128, d: v128, o: usize, stride: usize): void {
-  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
-  const t2 = i32x4.shuffle(c, d, 0, 4, 1, 5), t3 = i32x4.shuffle(c, d, 2, 6, 3, 7);
-  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-  v128.store(o + stride, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
-  v128.store(o + 2 * stride, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
-  v128.store(o + 3 * stride, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -982,10 +963,14 @@ function rowDotQ4_Kx4(w: usize, rec: usize, n: i32): f32 {
 // Q6_Kx4 (see repack.ts): the same integer sums as rowDotQ6_K, but a dot's lane k belongs to a
 // sub-block of stream k, so the sixteen sub-block sums build up in four vectors (acc_t: lanes =
 // sub-blocks 2t, 2t+1, 8+2t, 9+2t) and are scaled with four multiplies — no round trip through tmp.
+//
+// Relaxed builds (whose Q6_Kx4 interleaves the streams four bytes at a time) take four quants of
+// stream k per lane with one relaxed i8 dot against their int8 activations (packQ6x4R): the same
+// sums, so the same result bit for bit.
 function rowDotQ6_Kx4(w: usize, rec: usize, n: i32): f32 {
   const ns = n >> 8;
   const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
-  let xa = pb + (<usize>ns << 5);
+  let xa = pb + (<usize>ns << 5) + (ASC_FEATURE_RELAXED_SIMD ? <usize>n << 2 : 0);
   let sumf: f32 = 0;
   for (let i = 0; i < ns; i++) {
     const wb = w + <usize>i * 210;
@@ -995,6 +980,14 @@ function rowDotQ6_Kx4(w: usize, rec: usize, n: i32): f32 {
     do {
       const A = v128.load(q), B = v128.load(q, 64), H = v128.load(q, 128);
       const v1 = q6a(A, H), v2 = q6b(B, H), v3 = q6c(A, H), v4 = q6d(B, H);
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa), v1, a1);
+        a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 16), v2, a2);
+        a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 32), v3, a3);
+        a4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 48), v4, a4);
+        q += 16; xa += 64;
+        continue;
+      }
       a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v1), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v1), v128.load(xa, 16))));
       a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v2), v128.load(xa, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v2), v128.load(xa, 48))));
       a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v3), v128.load(xa, 64)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v3), v128.load(xa, 80))));
@@ -1007,9 +1000,9 @@ function rowDotQ6_Kx4(w: usize, rec: usize, n: i32): f32 {
 }
 
 /**
- * One super-block's 256 int8 activations (at a) in rowDotQ6_Kx4R's order, at o: for step i (0…3)
- * and quant group t (0…3: q6a…q6d) the vector whose lane k holds elements 4i…4i+3 of the 16 that
- * stream k's group t covers (128·(k >> 1) + 32t + 16·(k & 1) on).
+ * One super-block's 256 int8 activations (at a) in the order relaxed builds' rowDotQ6_Kx4 reads
+ * them, at o: for step i (0…3) and quant group t (0…3: q6a…q6d) the vector whose lane k holds
+ * elements 4i…4i+3 of the 16 that stream k's group t covers (128·(k >> 1) + 32t + 16·(k & 1) on).
  */
 @inline function packQ6x4R(a: usize, o: usize): void {
   for (let t = 0; t < 4; t++) {
@@ -1081,35 +1074,6 @@ function rowDotQ4_Kx4R(w: usize, rec: usize, n: i32): f32 {
 }
 
 /**
- * rowDotQ6_Kx4 with relaxed dots (relaxed builds, whose Q6_Kx4 interleaves the streams four bytes
- * at a time): lane k of each dot takes four quants of stream k and their int8 activations (laid
- * out by packQ6x4R at xr), so the sub-block sums build up in the same four vectors, and the
- * same integer sum and float step give the same result bit for bit.
- */
-function rowDotQ6_Kx4R(w: usize, rec: usize, n: i32): f32 {
-  const ns = n >> 8;
-  const pd = rec + (<usize>n << 1), pb = pd + (<usize>ns << 2);
-  let xa = pb + (<usize>ns << 5) + (<usize>n << 2);
-  let sumf: f32 = 0;
-  for (let i = 0; i < ns; i++) {
-    const wb = w + <usize>i * 210;
-    let a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0), a4 = i32x4.splat(0);
-    let q = wb;
-    const end = wb + 64;
-    do {
-      const A = v128.load(q), B = v128.load(q, 64), H = v128.load(q, 128);
-      a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa), q6a(A, H), a1);
-      a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 16), q6b(B, H), a2);
-      a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 32), q6c(A, H), a3);
-      a4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa, 48), q6d(B, H), a4);
-      q += 16; xa += 64;
-    } while (q < end);
-    sumf += q6Scale(wb, a1, a2, a3, a4, pb + (<usize>i << 5), load<f32>(pd + (<usize>i << 2)));
-  }
-  return sumf;
-}
-
-/**
  * A Q6_K super-block's (at wb) term from its sub-block sums (acc_t: lanes = sub-blocks 2t, 2t+1,
  * 8+2t, 9+2t of unshifted quants): (d·y.d)·(Σ sc·sum − 32·Σ sc·bsums) (bs: the bsums; yd: y.d).
  */
@@ -1169,7 +1133,7 @@ function matmulFew(t: i32, w: usize, rowBytes: usize, xq: usize, xqRowBytes: usi
         case T_Q4_0X4: v = ASC_FEATURE_RELAXED_SIMD ? rowDotQ4_0x4R(row, rec, n, tokenRelaxed(rec, n)) : rowDotQ4_0x4(row, rec, n); break;
         case T_Q4_K: v = rowDotQ4_K(row, rec, n, scratch); break;
         case T_Q6_K: v = rowDotQ6_K(row, rec, n, scratch); break;
-        case T_Q6_KX4: v = ASC_FEATURE_RELAXED_SIMD ? rowDotQ6_Kx4R(row, rec, n) : rowDotQ6_Kx4(row, rec, n); break;
+        case T_Q6_KX4: v = rowDotQ6_Kx4(row, rec, n); break;
         case T_Q4_KX4: v = ASC_FEATURE_RELAXED_SIMD ? rowDotQ4_Kx4R(row, rec, n) : rowDotQ4_Kx4(row, rec, n); break;
         default: v = vecDotQ8(t, row, xq + <usize>tok * xqRowBytes, n);
       }
@@ -1314,24 +1278,6 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
   }
 }
 
-/** Stores the first nv lanes of f to o, o + os, o + 2os, o + 3os. */
-@inline function storeLanes(o: usize, os: usize, f: v128, nv: i32): void {
-  store<f32>(o, f32x4.extract_lane(f, 0));
-  if (nv > 1) store<f32>(o + os, f32x4.extract_lane(f, 1));
-  if (nv > 2) store<f32>(o + 2 * os, f32x4.extract_lane(f, 2));
-  if (nv > 3) store<f32>(o + 3 * os, f32x4.extract_lane(f, 3));
-}
-
-/** The inverse of storeLanes (missing lanes 0). */
-@inline function loadLanes(o: usize, os: usize, nv: i32): v128 {
-  let f = f32x4.splat(0);
-  f = f32x4.replace_lane(f, 0, load<f32>(o));
-  if (nv > 1) f = f32x4.replace_lane(f, 1, load<f32>(o + os));
-  if (nv > 2) f = f32x4.replace_lane(f, 2, load<f32>(o + 2 * os));
-  if (nv > 3) f = f32x4.replace_lane(f, 3, load<f32>(o + 3 * os));
-  return f;
-}
-
 
 /** A K-quant super-block's contribution: + (d·y.d)·isum − (dmin·y.d)·Σ mins·S (ggml's order). */
 @inline function kTerm(f: v128, mins: bool, a: v128, d: v128, dmin: v128, dx: v128, m: usize, s: usize): v128 {
@@ -1345,14 +1291,6 @@ function widenK(t: i32, row: usize, s0: i32, s1: i32, dst: usize, slot: usize): 
   return i32x4.add(
     i32x4.add(i32x4.dot_i16x8_s(v128.load32_splat(m), v128.load(s)), i32x4.dot_i16x8_s(v128.load32_splat(m, 4), v128.load(s, 16))),
     i32x4.add(i32x4.dot_i16x8_s(v128.load32_splat(m, 8), v128.load(s, 32)), i32x4.dot_i16x8_s(v128.load32_splat(m, 12), v128.load(s, 48))));
-}
-
-// The float sums of a pass: lanes = four tokens; f<row><group>. They live in out between chunks.
-@inline function loadSums(c0: i32, o: usize, os: usize, nr: i32, nv: i32): v128 {
-  return c0 > 0 && nv > 0 && nr > 0 ? loadLanes(o, os, nv) : f32x4.splat(0);
-}
-@inline function storeSums(o: usize, os: usize, f: v128, nr: i32, nv: i32): void {
-  if (nv > 0 && nr > 0) storeLanes(o, os, f, nv);
 }
 
 /**

@@ -9,6 +9,7 @@
 // (rowDotQ4_0x4R, rowDotQ4_Kx4R, rowDotQ6_Kx4R) sit in q8.ts beside the kernels they mirror.
 import { blockQuants, blockScaleAddr, T_Q4_0X4 } from './repack';
 import { f16 } from './f16';
+import { loadSums, storeSums, transpose4 } from './lanes';
 
 const LOW4B = i8x16.splat(0x0f);
 /** Record of one block of four unpacked rows: [row 0: 32 × u8][row 1][row 2][row 3][d × 4: f32]. */
@@ -48,16 +49,6 @@ export function packGroupQ8_0R(x0: usize, x1: usize, x2: usize, x3: usize, o: us
   return i32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
 }
 
-/** Transposes the i32 lanes of a, b, c, d and stores the results at o, o + 16, o + 32, o + 48. */
-@inline function transpose4(a: v128, b: v128, c: v128, d: v128, o: usize): void {
-  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
-  const t2 = i32x4.shuffle(c, d, 0, 4, 1, 5), t3 = i32x4.shuffle(c, d, 2, 6, 3, 7);
-  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-  v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-  v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-  v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
-}
-
 /** Unpacks blocks [b0, b1) of one Q4_0 / Q4_0x4 row into records at dst, slot 0…3: quants in [0, 15] in element order. */
 export function widenQ4_0R(t: i32, row: usize, b0: i32, b1: i32, dst: usize, slot: usize, n: i32): void {
   for (let b = b0; b < b1; b++) {
@@ -68,28 +59,6 @@ export function widenQ4_0R(t: i32, row: usize, b0: i32, b1: i32, dst: usize, slo
     v128.store(d, v128.and(q, LOW4B));
     v128.store(d, v128.and(i16x8.shr_u(q, 4), LOW4B), 16);
   }
-}
-
-/** Stores the first nv lanes of f to o, o + os, o + 2os, o + 3os. */
-@inline function storeLanes(o: usize, os: usize, f: v128, nv: i32): void {
-  store<f32>(o, f32x4.extract_lane(f, 0));
-  if (nv > 1) store<f32>(o + os, f32x4.extract_lane(f, 1));
-  if (nv > 2) store<f32>(o + 2 * os, f32x4.extract_lane(f, 2));
-  if (nv > 3) store<f32>(o + 3 * os, f32x4.extract_lane(f, 3));
-}
-@inline function loadLanes(o: usize, os: usize, nv: i32): v128 {
-  let f = f32x4.splat(0);
-  f = f32x4.replace_lane(f, 0, load<f32>(o));
-  if (nv > 1) f = f32x4.replace_lane(f, 1, load<f32>(o + os));
-  if (nv > 2) f = f32x4.replace_lane(f, 2, load<f32>(o + 2 * os));
-  if (nv > 3) f = f32x4.replace_lane(f, 3, load<f32>(o + 3 * os));
-  return f;
-}
-@inline function loadSums(c0: i32, o: usize, os: usize, nr: i32, nv: i32): v128 {
-  return c0 > 0 && nv > 0 && nr > 0 ? loadLanes(o, os, nv) : f32x4.splat(0);
-}
-@inline function storeSums(o: usize, os: usize, f: v128, nr: i32, nv: i32): void {
-  if (nv > 0 && nr > 0) storeLanes(o, os, f, nv);
 }
 
 /** ggml's Q4_0 block term, (isum·d_w)·d_x, for four tokens; isum = Σ q·a − 8·Σa. */

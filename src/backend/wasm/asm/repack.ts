@@ -15,6 +15,8 @@
 //
 // Q4_Kx4: the four 32-byte quant streams of a Q4_K super-block interleaved likewise (two halves),
 // so dot lanes are the four even sub-blocks (low nibbles) or the four odd ones (high nibbles).
+import { transpose4 } from './lanes';
+
 export const T_Q4_0X4: i32 = 11;
 
 /** Bytes of a group of four blocks. */
@@ -31,7 +33,7 @@ export function repackQ4_0x4(w: usize, rows: i32, rowBytes: usize, n: i32): void
       const q0 = v128.load(p, 2), q1 = v128.load(p, 20), q2 = v128.load(p, 38), q3 = v128.load(p, 56);
       // i16 lane h of q_k holds bytes 2h, 2h + 1 of block k: interleave the four blocks' lanes.
       store<u16>(p, d0); store<u16>(p, d1, 2); store<u16>(p, d2, 4); store<u16>(p, d3, 6);
-      if (ASC_FEATURE_RELAXED_SIMD) interleave4x32(q0, q1, q2, q3, p + 8);
+      if (ASC_FEATURE_RELAXED_SIMD) transpose4(q0, q1, q2, q3, p + 8);
       else interleave4(q0, q1, q2, q3, p + 8);
     }
   }
@@ -39,7 +41,7 @@ export function repackQ4_0x4(w: usize, rows: i32, rowBytes: usize, n: i32): void
 
 /** The 16 quant bytes of block k (0…3) of the group at p, in Q4_0 order. */
 export function groupQuants(p: usize, k: i32): v128 {
-  return ASC_FEATURE_RELAXED_SIMD ? deinterleave4x32(p + 8, k) : deinterleave4(p + 8, k);
+  return ASC_FEATURE_RELAXED_SIMD ? detranspose4(p + 8, k) : deinterleave4(p + 8, k);
 }
 
 /**
@@ -47,24 +49,14 @@ export function groupQuants(p: usize, k: i32): v128 {
  * Q4_Kx4 one (either half of the quants) at p.
  */
 export function kStream(p: usize, k: i32): v128 {
-  return ASC_FEATURE_RELAXED_SIMD ? deinterleave4x32(p, k) : deinterleave4(p, k);
+  return ASC_FEATURE_RELAXED_SIMD ? detranspose4(p, k) : deinterleave4(p, k);
 }
 
 // Relaxed builds lay Q4_0x4, Q6_Kx4 and Q4_Kx4 quants out by four bytes, not two (vector i =
 // bytes 4i…4i+3 of streams 0…3), the unit of one lane of a relaxed i8 dot.
 
-/** Transposes the i32 lanes of q0…q3 into 64 bytes at dst. */
-@inline function interleave4x32(q0: v128, q1: v128, q2: v128, q3: v128, dst: usize): void {
-  const t0 = i32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = i32x4.shuffle(q0, q1, 2, 6, 3, 7);
-  const t2 = i32x4.shuffle(q2, q3, 0, 4, 1, 5), t3 = i32x4.shuffle(q2, q3, 2, 6, 3, 7);
-  v128.store(dst, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-  v128.store(dst, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-  v128.store(dst, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-  v128.store(dst, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
-}
-
-/** Stream k (0…3) of the 64 bytes at p (the inverse of interleave4x32). */
-function deinterleave4x32(p: usize, k: i32): v128 {
+/** Stream k (0…3) of the 64 bytes at p (the inverse of transpose4). */
+function detranspose4(p: usize, k: i32): v128 {
   const o0 = v128.load(p), o1 = v128.load(p, 16), o2 = v128.load(p, 32), o3 = v128.load(p, 48);
   switch (k) {
     case 0: return i64x2.shuffle(i32x4.shuffle(o0, o1, 0, 4, 0, 4), i32x4.shuffle(o2, o3, 0, 4, 0, 4), 0, 2);
@@ -116,8 +108,8 @@ export function repackQ4_Kx4(w: usize, rows: i32, rowBytes: usize, n: i32): void
       const a0 = v128.load(p, 16), a1 = v128.load(p, 48), a2 = v128.load(p, 80), a3 = v128.load(p, 112);
       const b0 = v128.load(p, 32), b1 = v128.load(p, 64), b2 = v128.load(p, 96), b3 = v128.load(p, 128);
       if (ASC_FEATURE_RELAXED_SIMD) {
-        interleave4x32(a0, a1, a2, a3, p + 16);
-        interleave4x32(b0, b1, b2, b3, p + 80);
+        transpose4(a0, a1, a2, a3, p + 16);
+        transpose4(b0, b1, b2, b3, p + 80);
       } else {
         interleave4(a0, a1, a2, a3, p + 16);
         interleave4(b0, b1, b2, b3, p + 80);
@@ -139,9 +131,9 @@ export function repackQ6_Kx4(w: usize, rows: i32, rowBytes: usize, n: i32): void
       const b0 = v128.load(p, 32), b1 = v128.load(p, 48), b2 = v128.load(p, 96), b3 = v128.load(p, 112);
       const h0 = v128.load(p, 128), h1 = v128.load(p, 144), h2 = v128.load(p, 160), h3 = v128.load(p, 176);
       if (ASC_FEATURE_RELAXED_SIMD) {
-        interleave4x32(a0, a1, a2, a3, p);
-        interleave4x32(b0, b1, b2, b3, p + 64);
-        interleave4x32(h0, h1, h2, h3, p + 128);
+        transpose4(a0, a1, a2, a3, p);
+        transpose4(b0, b1, b2, b3, p + 64);
+        transpose4(h0, h1, h2, h3, p + 128);
       } else {
         interleave4(a0, a1, a2, a3, p);
         interleave4(b0, b1, b2, b3, p + 64);
