@@ -566,6 +566,9 @@ const GROUP_MIN: i32 = 4;
 //   Q8_K:        [i16 × n][f32 d × ns][i16 bsums × 16 × ns]          (ns = n / 256)
 //                [i16 × n: each super-block's activations in the order rowDotQ6_Kx4 reads them]
 //                [i16 × n: the same in the order rowDotQ4_Kx4 reads them]
+// Relaxed builds add int8 copies for their i8 dots: Q8_0, per four blocks a relaxed group record
+// with blocks for tokens (RS_R bytes, packGroupQ8_0R); Q8_K, [i8 × n in packQ6x4R's order]
+// [i8 × n in packQ4Kx4R's order].
 @inline function tokenRecBytes(fmt: i32, n: i32): usize {
   if (fmt == FMT_Q8_K) return <usize>n * 6 + <usize>(n >> 8) * 36 + (ASC_FEATURE_RELAXED_SIMD ? <usize>n << 1 : 0);
   return (<usize>n << 1) + <usize>(n >> 5) * 12 + <usize>n + (fmt == FMT_Q8_0 ? <usize>(n >> 7) * X4_GROUP : 0) +
@@ -584,6 +587,8 @@ const GROUP_MIN: i32 = 4;
 //                           f32x4 d, f32x4 s (Q8_1; zeros for Q8_0)
 //   Q8_K (RS = 2128):       2048 B of pairs, f32x4 d, 4 × i16x8 of 32-element sums
 //                           S_j = bsums[2j] + bsums[2j+1] as pairs [t0 S2q S2q+1, t1 …, t2 …, t3 …]
+// Relaxed builds, Q8_0: after those, the relaxed group records (RS_R, packGroupQ8_0R) at
+// relaxedBase + (b·G + g)·RS_R, read by the relaxed Q4_0 GEMM.
 const RS_LEGACY: usize = 288;
 const X4_GROUP: usize = 288;
 const RS_K: usize = 2128;

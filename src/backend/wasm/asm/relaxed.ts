@@ -6,7 +6,8 @@
 // Every operand b is a weight quant in [0, 63], so the result is exact and the same on every
 // engine; the sums are the integers the baseline kernels compute, so results stay bit for bit
 // theirs. This file holds the Q4_0 prefill GEMM and the self-test; the one-token row dots
-// (rowDotQ4_0x4R, rowDotQ4_Kx4R, rowDotQ6_Kx4R) sit in q8.ts beside the kernels they mirror.
+// (rowDotQ4_0x4R, rowDotQ4_Kx4R, the relaxed branch of rowDotQ6_Kx4) sit in q8.ts beside the
+// kernels they mirror.
 import { blockQuants, blockScaleAddr, T_Q4_0X4 } from './repack';
 import { f16 } from './f16';
 import { loadSums, storeSums, transpose4 } from './lanes';
@@ -37,7 +38,7 @@ export function packGroupQ8_0R(x0: usize, x1: usize, x2: usize, x3: usize, o: us
   v128.store(rec, i32x4.shl(i32x4.add(sum4(a0, a1, a2, a3), sum4(b0, b1, b2, b3)), 3), 144);
 }
 
-/** Per token (lane), the sum of the 16 signed bytes of its vector. */
+/** Lane k: the sum of the 16 signed bytes of the k-th argument (one token's or block's quants). */
 @inline function sum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
   const h0 = i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(a0));
   const h1 = i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(a1));
