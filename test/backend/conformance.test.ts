@@ -97,7 +97,7 @@ for (const c of candidates) {
     });
 
     it('attention: GQA, ragged key ranges, chunk-style starts', () => {
-      for (const [H, Hkv, d] of [[4, 2, 16], [8, 8, 64], [6, 2, 8], [4, 1, 6], [4, 2, 36], [2, 1, 128]]) {
+      for (const [H, Hkv, d] of [[4, 2, 16], [8, 8, 64], [6, 2, 8], [4, 1, 6], [4, 2, 36], [2, 1, 128], [8, 1, 16], [10, 2, 64]]) {
         const rows = 37, T = 5;
         const q = randArray(T * H * d), k = randArray(rows * Hkv * d), v = randArray(rows * Hkv * d);
         const keyStart = Int32Array.from([0, 0, 5, 20, 36]);
@@ -110,8 +110,8 @@ for (const c of candidates) {
       }
     });
 
-    it('attention over hundreds and thousands of keys (split across threads; over 1024 keys the values are summed in one pass)', () => {
-      const H = 8, Hkv = 2, d = 64, rows = 1600, T = 6;
+    it('attention over hundreds and thousands of keys (split across threads, values summed block by block)', () => {
+      const H = 8, Hkv = 2, d = 64, rows = 1600, T = 6; // groups of 4 heads; the value pass goes in blocks of 64 keys
       const q = randArray(T * H * d), k = randArray(rows * Hkv * d), v = randArray(rows * Hkv * d);
       const keyStart = Int32Array.from([0, 0, 100, 512, 599, 3]), keyEnd = Int32Array.from([1, 300, 596, 599, 600, 1600]);
       const args = { q, k, v, nTokens: T, nHeads: H, nKvHeads: Hkv, headDim: d, keyStart, keyEnd, scale: 1 / Math.sqrt(d) };

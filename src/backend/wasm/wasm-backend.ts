@@ -325,7 +325,7 @@ export class WasmBackend implements Backend {
       const n = a.keyEnd[t] - a.keyStart[t];
       rows = Math.max(rows, a.keyEnd[t]); maxKeys = Math.max(maxKeys, n); keys += n;
     }
-    this.ensureScratch(0, maxKeys * 4);
+    this.ensureScratch(0, ((maxKeys + 1) * (H / Hkv) + 4) * 4); // scores and 1 / Σ of each head of a KV group
     const { heap, io } = this.shards[0];
     const qBytes = T * H * d * 4, kvBytes = rows * Hkv * d * 4;
     const copyKv = !(this.ownedFloats.has(a.k) && this.ownedFloats.has(a.v));
@@ -345,9 +345,10 @@ export class WasmBackend implements Backend {
     i32.set(a.keyEnd.subarray(0, T), ke >>> 2);
     // A short context (early decoding) is a few microseconds of work: less than waking the workers.
     if (keys * H * d < 1 << 17) {
-      this.shards[0].kernels.attention(qa, ka, va, oa, H, Hkv, d, ks, ke, a.scale, 0, T * H, heap.i32[Ctrl.Scratch] >>> 0);
+      this.shards[0].kernels.attention(qa, ka, va, oa, H, Hkv, d, ks, ke, a.scale, 0, T * Hkv, heap.i32[Ctrl.Scratch] >>> 0);
     } else {
-      this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * H, { floatArgs: { 9: a.scale } });
+      // Work items are (token, KV head) pairs: the query heads sharing a KV head run together.
+      this.pool.run(Op.Attention, [qa, ka, va, oa, H, Hkv, d, ks, ke, 0], T * Hkv, { floatArgs: { 9: a.scale } });
     }
     a.out.set(heap.f32.subarray(oa >>> 2, (oa >>> 2) + T * H * d));
   }

@@ -68,13 +68,18 @@ export function matmul(t: i32, w: usize, rowBytes: usize, x: usize, T: i32, cols
   return f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
 }
 
+/** Keys per block of the value pass: their value rows stay in L1 while each head of the group sums them. */
+const VALUE_BLOCK = 64;
+
 /**
- * Causal attention for the (token, head) pairs p in [p0, p1), p = t·H + h. q/out are
- * [T, H, d], k/v are [rows, Hkv, d] (d a multiple of 4); token t sees cache rows
+ * Causal attention for the (token, KV head) pairs p in [p0, p1), p = t·Hkv + g: the H / Hkv query
+ * heads that share KV head g run together, so each key and value row is read from memory once
+ * for all of them (not once per head; at long contexts attention is bound by those reads).
+ * q/out are [T, H, d], k/v are [rows, Hkv, d] (d a multiple of 4); token t sees cache rows
  * [keyStart[t], keyEnd[t]) (i32 arrays). `scores` is this thread's scratch of at least
- * max(keyEnd − keyStart) floats. Scores are taken four keys at a time (each q load serves four
- * keys, one transposing sum for four) and, up to 1024 keys, the weighted sum of values is kept in
- * registers, eight vectors of the output at a time, instead of being loaded and stored per key.
+ * (H / Hkv)·(max(keyEnd − keyStart) + 1) floats. Scores are taken four keys at a time (one q load
+ * serves four keys, one transposing sum for four); the weighted sums of values go block by block
+ * of keys, eight output vectors at a time in registers.
  */
 export function attention(q: usize, k: usize, v: usize, out: usize, H: i32, Hkv: i32, d: i32, keyStart: usize, keyEnd: usize, scale: f32, p0: i32, p1: i32, scores: usize): void {
   const group = H / Hkv;
@@ -82,80 +87,86 @@ export function attention(q: usize, k: usize, v: usize, out: usize, H: i32, Hkv:
   const dBytes = <usize>d << 2;
   const sv = f32x4.splat(scale);
   for (let p = p0; p < p1; p++) {
-    const t = p / H, h = p % H, kvh = h / group;
-    const qp = q + <usize>p * dBytes;
+    const t = p / Hkv, g = p % Hkv;
     const s0 = load<i32>(keyStart + (<usize>t << 2)), s1 = load<i32>(keyEnd + (<usize>t << 2));
     const n = s1 - s0;
-    const kb = k + <usize>kvh * dBytes + <usize>s0 * kvStride, vb = v + <usize>kvh * dBytes + <usize>s0 * kvStride;
-    let mv = f32x4.splat(-Infinity);
+    const kb = k + <usize>g * dBytes + <usize>s0 * kvStride, vb = v + <usize>g * dBytes + <usize>s0 * kvStride;
+    const q0 = q + (<usize>t * <usize>H + <usize>(g * group)) * dBytes, o0 = out + (q0 - q);
+    const rowBytes = <usize>n << 2; // one head's scores
+    const inv = scores + <usize>group * rowBytes; // 1 / Σ e per head
+    // Scores: each block of four key rows serves every head of the group.
     let j = 0;
     for (; j + 4 <= n; j += 4) {
       const k0 = kb + <usize>j * kvStride, k1 = k0 + kvStride, k2 = k1 + kvStride, k3 = k2 + kvStride;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      for (let i: usize = 0; i < dBytes; i += 16) {
-        const qv = v128.load(qp + i);
-        a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + i)));
-        a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + i)));
-        a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + i)));
-        a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + i)));
+      for (let h = 0; h < group; h++) {
+        const qp = q0 + <usize>h * dBytes;
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        for (let i: usize = 0; i < dBytes; i += 16) {
+          const qv = v128.load(qp + i);
+          a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + i)));
+          a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + i)));
+          a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + i)));
+          a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + i)));
+        }
+        v128.store(scores + <usize>h * rowBytes + (<usize>j << 2), f32x4.mul(hsum4f(a0, a1, a2, a3), sv));
       }
-      const sc = f32x4.mul(hsum4f(a0, a1, a2, a3), sv);
-      v128.store(scores + (<usize>j << 2), sc);
-      mv = f32x4.max(mv, sc);
     }
-    let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (; j < n; j++) {
-      const sc = dot(qp, kb + <usize>j * kvStride, d) * scale;
-      store<f32>(scores + (<usize>j << 2), sc);
-      if (sc > mx) mx = sc;
+      for (let h = 0; h < group; h++) store<f32>(scores + <usize>h * rowBytes + (<usize>j << 2), dot(q0 + <usize>h * dBytes, kb + <usize>j * kvStride, d) * scale);
     }
-    let sum: f32 = 0;
-    for (let s = 0; s < n; s++) {
-      const e = Mathf.exp(load<f32>(scores + (<usize>s << 2)) - mx);
-      store<f32>(scores + (<usize>s << 2), e);
-      sum += e;
-    }
-    const op = out + <usize>p * dBytes;
-    const inv = f32x4.splat(1 / sum);
-    let c: usize = 0;
-    if (n > 1024) {
-      // Many keys: one pass over the values (each row read once; a second pass would miss the cache).
-      memory.fill(op, 0, dBytes);
-      let vp = vb;
-      for (let s = 0; s < n; s++, vp += kvStride) {
-        const w = v128.load32_splat(scores + (<usize>s << 2));
-        for (let i: usize = 0; i < dBytes; i += 16) v128.store(op + i, f32x4.add(v128.load(op + i), f32x4.mul(w, v128.load(vp + i))));
+    // Softmax per head, in place; 1 / Σ kept for the end.
+    for (let h = 0; h < group; h++) {
+      const sc = scores + <usize>h * rowBytes;
+      let mx: f32 = -Infinity;
+      for (let s = 0; s < n; s++) mx = max(mx, load<f32>(sc + (<usize>s << 2)));
+      let sum: f32 = 0;
+      for (let s = 0; s < n; s++) {
+        const e = Mathf.exp(load<f32>(sc + (<usize>s << 2)) - mx);
+        store<f32>(sc + (<usize>s << 2), e);
+        sum += e;
       }
-      for (let i: usize = 0; i < dBytes; i += 16) v128.store(op + i, f32x4.mul(v128.load(op + i), inv));
-      continue;
+      store<f32>(inv + (<usize>h << 2), 1 / sum);
     }
-    // Eight output vectors at a time live in registers across all keys.
-    for (; c + 128 <= dBytes; c += 128) {
-      let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
-      let o4 = f32x4.splat(0), o5 = f32x4.splat(0), o6 = f32x4.splat(0), o7 = f32x4.splat(0);
-      let vp = vb + c;
-      for (let s = 0; s < n; s++, vp += kvStride) {
-        const w = v128.load32_splat(scores + (<usize>s << 2));
-        o0 = f32x4.add(o0, f32x4.mul(w, v128.load(vp)));
-        o1 = f32x4.add(o1, f32x4.mul(w, v128.load(vp, 16)));
-        o2 = f32x4.add(o2, f32x4.mul(w, v128.load(vp, 32)));
-        o3 = f32x4.add(o3, f32x4.mul(w, v128.load(vp, 48)));
-        o4 = f32x4.add(o4, f32x4.mul(w, v128.load(vp, 64)));
-        o5 = f32x4.add(o5, f32x4.mul(w, v128.load(vp, 80)));
-        o6 = f32x4.add(o6, f32x4.mul(w, v128.load(vp, 96)));
-        o7 = f32x4.add(o7, f32x4.mul(w, v128.load(vp, 112)));
+    // Values: per block of keys, every head adds its weighted rows (the block stays in cache);
+    // the running sums wait in out between blocks.
+    for (let b = 0; b < n; b += VALUE_BLOCK) {
+      const e = min(n, b + VALUE_BLOCK);
+      for (let h = 0; h < group; h++) {
+        const sc = scores + <usize>h * rowBytes, op = o0 + <usize>h * dBytes;
+        let c: usize = 0;
+        for (; c + 128 <= dBytes; c += 128) {
+          const o = op + c;
+          const first = b == 0;
+          let r0 = first ? f32x4.splat(0) : v128.load(o), r1 = first ? f32x4.splat(0) : v128.load(o, 16);
+          let r2 = first ? f32x4.splat(0) : v128.load(o, 32), r3 = first ? f32x4.splat(0) : v128.load(o, 48);
+          let r4 = first ? f32x4.splat(0) : v128.load(o, 64), r5 = first ? f32x4.splat(0) : v128.load(o, 80);
+          let r6 = first ? f32x4.splat(0) : v128.load(o, 96), r7 = first ? f32x4.splat(0) : v128.load(o, 112);
+          let vp = vb + <usize>b * kvStride + c;
+          for (let s = b; s < e; s++, vp += kvStride) {
+            const w = v128.load32_splat(sc + (<usize>s << 2));
+            r0 = f32x4.add(r0, f32x4.mul(w, v128.load(vp)));
+            r1 = f32x4.add(r1, f32x4.mul(w, v128.load(vp, 16)));
+            r2 = f32x4.add(r2, f32x4.mul(w, v128.load(vp, 32)));
+            r3 = f32x4.add(r3, f32x4.mul(w, v128.load(vp, 48)));
+            r4 = f32x4.add(r4, f32x4.mul(w, v128.load(vp, 64)));
+            r5 = f32x4.add(r5, f32x4.mul(w, v128.load(vp, 80)));
+            r6 = f32x4.add(r6, f32x4.mul(w, v128.load(vp, 96)));
+            r7 = f32x4.add(r7, f32x4.mul(w, v128.load(vp, 112)));
+          }
+          v128.store(o, r0); v128.store(o, r1, 16); v128.store(o, r2, 32); v128.store(o, r3, 48);
+          v128.store(o, r4, 64); v128.store(o, r5, 80); v128.store(o, r6, 96); v128.store(o, r7, 112);
+        }
+        for (; c < dBytes; c += 16) {
+          let r = b == 0 ? f32x4.splat(0) : v128.load(op + c);
+          let vp = vb + <usize>b * kvStride + c;
+          for (let s = b; s < e; s++, vp += kvStride) r = f32x4.add(r, f32x4.mul(v128.load32_splat(sc + (<usize>s << 2)), v128.load(vp)));
+          v128.store(op + c, r);
+        }
       }
-      const o = op + c;
-      v128.store(o, f32x4.mul(o0, inv)); v128.store(o, f32x4.mul(o1, inv), 16);
-      v128.store(o, f32x4.mul(o2, inv), 32); v128.store(o, f32x4.mul(o3, inv), 48);
-      v128.store(o, f32x4.mul(o4, inv), 64); v128.store(o, f32x4.mul(o5, inv), 80);
-      v128.store(o, f32x4.mul(o6, inv), 96); v128.store(o, f32x4.mul(o7, inv), 112);
     }
-    for (; c < dBytes; c += 16) {
-      let o0 = f32x4.splat(0);
-      let vp = vb + c;
-      for (let s = 0; s < n; s++, vp += kvStride) o0 = f32x4.add(o0, f32x4.mul(v128.load32_splat(scores + (<usize>s << 2)), v128.load(vp)));
-      v128.store(op + c, f32x4.mul(o0, inv));
+    for (let h = 0; h < group; h++) {
+      const op = o0 + <usize>h * dBytes, iv = v128.load32_splat(inv + (<usize>h << 2));
+      for (let i: usize = 0; i < dBytes; i += 16) v128.store(op + i, f32x4.mul(v128.load(op + i), iv));
     }
   }
 }
